@@ -212,3 +212,13 @@ export type FederationError =
   | NotInitialized
   | CredentialsError
   | StorageError
+
+export class ConfigKeyNotSet extends Schema.TaggedError<ConfigKeyNotSet>()("ConfigKeyNotSet", {
+  key: Schema.String
+}) {
+  override get message() {
+    return `${this.key} is not set`
+  }
+  readonly hint = "see every effective setting with: bd config list"
+  readonly exitCode = ExitCode.notFound
+}

@@ -46,8 +46,13 @@ export interface NewEvent {
 /** An event as another town published it: origin fields fixed, chain fields to be assigned here. */
 export type ForeignEvent = Omit<Envelope, "seq" | "prev" | "hash">
 
-/** Event types that never leave the town (operational history of this copy). */
+/**
+ * Event types that never leave the town: its own peer configuration and the
+ * operational history of this copy. Work items and conflict resolutions are shared.
+ */
 export const LOCAL_EVENT_TYPES: ReadonlySet<string> = new Set([
+  "PeerAdded",
+  "PeerRemoved",
   "PushStarted",
   "PushCompleted",
   "PushFailed",

@@ -1,0 +1,46 @@
+// Build: the bundled CLI (dist/bd-main.cjs, loaded by bin/bd.cjs), its V8
+// code cache, and the library (dist/lib: ESM + type declarations).
+import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
+import { readFileSync, readdirSync, rmSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import * as path from "node:path"
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const { version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"))
+const dist = path.join(root, "dist")
+
+rmSync(dist, { recursive: true, force: true })
+
+await build({
+  entryPoints: [path.join(root, "src/cli/bin.ts")],
+  outfile: path.join(dist, "bd-main.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  define: { __BD_VERSION__: JSON.stringify(version) },
+  logLevel: "warning"
+})
+
+await build({
+  entryPoints: [path.join(root, "src/index.ts")],
+  outfile: path.join(dist, "lib", "index.js"),
+  bundle: true,
+  packages: "external",
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  logLevel: "warning"
+})
+
+execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], {
+  stdio: "inherit"
+})
+
+// Warm the code cache with a real run of the commands people run most.
+execFileSync(process.execPath, [path.join(root, "bin/bd.cjs"), "--version"], { stdio: "ignore" })
+const caches = readdirSync(dist).filter((f) => f.endsWith(".cache"))
+console.log(`built dist/bd-main.cjs, dist/lib (bd ${version}; code cache: ${caches.length > 0 ? "yes" : "no"})`)

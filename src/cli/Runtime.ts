@@ -1,0 +1,92 @@
+/**
+ * Building the services a command runs on, from the global flags and the
+ * environment: Town -> Config -> EventLog, Credentials, Session, and the
+ * mode's composition (src/layers/modes.ts).
+ */
+import { Effect, Layer } from "effect"
+import { execFileSync } from "node:child_process"
+import * as path from "node:path"
+import { resolveActor } from "../domain/Actor.js"
+import { Config, ConfigLive } from "../layers/Config.js"
+import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
+import { DEFAULT_SNAPSHOT_EVERY, FileEventLogLive } from "../layers/FileEventLog.js"
+import { layerForMode } from "../layers/modes.js"
+import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
+import { Session } from "../services/Session.js"
+import { type GlobalFlags, Globals } from "./Globals.js"
+import { notice } from "./Output.js"
+
+const gitUserName = (cwd: string): string | undefined => {
+  try {
+    return execFileSync("git", ["config", "user.name"], { cwd, encoding: "utf8", timeout: 3_000, stdio: ["ignore", "pipe", "ignore"] })
+  } catch {
+    return undefined
+  }
+}
+
+const readonlyReason = (globals: GlobalFlags): string | undefined => {
+  if (globals.readonly) return "--readonly was given"
+  const env = globals.env["BD_READONLY"]
+  if (env !== undefined && env !== "" && env !== "0" && env.toLowerCase() !== "false") return `BD_READONLY=${env} is set`
+  return undefined
+}
+
+const dbOverride = (globals: GlobalFlags): string | undefined => globals.db ?? globals.env["BD_DIR"]
+
+/** Config alone, for commands that may run outside a town (`bd config list`). */
+export const configLayer = (globals: GlobalFlags) =>
+  ConfigLive({
+    cwd: globals.cwd,
+    env: globals.env,
+    home: globals.home,
+    beadsDir: locateBeadsDir(globals.cwd, dbOverride(globals)),
+    flags: {}
+  })
+
+/** Everything a command inside a town needs. */
+export const townLayer = (globals: GlobalFlags, command: string) => {
+  const town = TownLive(globals.cwd, dbOverride(globals))
+  const config = Layer.unwrapEffect(Effect.map(Town, (info) =>
+    ConfigLive({ cwd: globals.cwd, env: globals.env, home: globals.home, beadsDir: info.beadsDir, flags: {} })))
+  const perTown = Layer.unwrapEffect(Effect.gen(function*() {
+    const info = yield* Town
+    const cfg = yield* Config
+    const snapshotEvery = Number(globals.env["BD_SNAPSHOT_EVERY"] ?? DEFAULT_SNAPSHOT_EVERY)
+    const log = FileEventLogLive({
+      dir: path.join(info.beadsDir, "log"),
+      town: info.townId,
+      readonlyReason: readonlyReason(globals),
+      lockTimeoutMs: cfg.lockTimeoutMs,
+      command,
+      snapshotEvery: Number.isFinite(snapshotEvery) && snapshotEvery > 0 ? snapshotEvery : DEFAULT_SNAPSHOT_EVERY,
+      notice
+    })
+    const credentials = CredentialsLive(townSecretsDir(globals.env, globals.home, info.townId))
+    const session = Layer.effect(
+      Session,
+      Effect.map(
+        Effect.cached(Effect.sync(() =>
+          resolveActor({
+            flag: globals.actor,
+            beadsActor: globals.env["BEADS_ACTOR"],
+            bdActor: globals.env["BD_ACTOR"],
+            configActor: cfg.actor,
+            gitUserName: () => gitUserName(globals.cwd),
+            user: globals.env["USER"]
+          })
+        )),
+        (actor) => ({ command, actor })
+      )
+    )
+    const base = Layer.mergeAll(log, credentials, session)
+    return Layer.merge(base, Layer.provide(layerForMode(cfg), base))
+  }))
+  const withConfig = Layer.provideMerge(config, town)
+  return Layer.provideMerge(perTown, withConfig)
+}
+
+export type TownServices = Layer.Layer.Success<ReturnType<typeof townLayer>>
+
+/** Run a command's effect inside its town. */
+export const inTown = <A, E, R>(command: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Globals, (globals) => Effect.provide(effect, townLayer(globals, command)))

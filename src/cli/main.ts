@@ -1,0 +1,67 @@
+/**
+ * The `bd` entry point: split global flags, run the @effect/cli command
+ * tree, and turn the outcome into output and an exit code. This is the
+ * only place the program is run.
+ */
+import { Command, Options, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Effect, Exit, Option } from "effect"
+import * as os from "node:os"
+import { ExitCode } from "../domain/Errors.js"
+import { logCommand, replayCommand, verifyCommand } from "./AuditCommands.js"
+import { configCommand } from "./ConfigCommands.js"
+import { Globals, splitGlobalFlags } from "./Globals.js"
+import { initCommand } from "./InitCommand.js"
+import { printError, renderError } from "./Output.js"
+import { addPeer, listPeers, removePeer } from "./PeerCommands.js"
+
+declare const __BD_VERSION__: string
+const VERSION = typeof __BD_VERSION__ === "string" ? __BD_VERSION__ : "0.0.0-dev"
+
+const federation = Command.make("federation").pipe(
+  Command.withDescription("Peer-to-peer federation of towns"),
+  Command.withSubcommands([addPeer, removePeer, listPeers, logCommand, replayCommand, verifyCommand])
+)
+
+// Global flags are taken out of argv before parsing (src/cli/Globals.ts); they are
+// declared here too so that `bd --help` documents them.
+const bd = Command.make("bd", {
+  json: Options.boolean("json").pipe(Options.withDescription("machine-readable output (also after the subcommand)")),
+  db: Options.text("db").pipe(Options.optional, Options.withDescription("the .beads directory to use (or BD_DIR)")),
+  actor: Options.text("actor").pipe(Options.optional, Options.withDescription("who is acting (or BEADS_ACTOR, BD_ACTOR)")),
+  readonly: Options.boolean("readonly").pipe(Options.withDescription("refuse every write (or BD_READONLY=1)"))
+}).pipe(
+  Command.withDescription("beads: work items, federated between towns"),
+  Command.withSubcommands([initCommand, configCommand, federation])
+)
+
+const cli = Command.run(bd, { name: "bd", version: VERSION })
+
+export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const split = splitGlobalFlags(argv)
+  const globals = {
+    ...split.flags,
+    cwd: process.cwd(),
+    env: process.env,
+    home: process.env["HOME"] ?? os.homedir()
+  }
+  if (split.missingValue !== undefined) {
+    printError({ code: "Usage", message: `${split.missingValue} needs a value`, hint: "see: bd --help", exitCode: ExitCode.usage }, globals.json)
+    return ExitCode.usage
+  }
+  const program = cli(["node", "bd", ...split.rest]).pipe(
+    Effect.provideService(Globals, globals),
+    Effect.provide(NodeContext.layer)
+  )
+  const exit = await Effect.runPromiseExit(program)
+  if (Exit.isSuccess(exit)) return ExitCode.ok
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) {
+    // @effect/cli has already printed what was wrong with the command line.
+    if (globals.json) printError({ code: "Usage", message: "invalid command line", hint: "see: bd --help", exitCode: ExitCode.usage }, true)
+    return ExitCode.usage
+  }
+  const rendered = renderError(Option.getOrElse(failure, () => Cause.squash(exit.cause)))
+  printError(rendered, globals.json)
+  return rendered.exitCode
+}

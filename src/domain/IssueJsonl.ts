@@ -1,0 +1,122 @@
+/**
+ * The beads JSONL format (`.beads/issues.jsonl`): one issue a line.
+ *
+ * Parsing checks the fields this project interprets and keeps every other
+ * field as it is; one bad line refuses the whole file, so an import is all
+ * or nothing. Serialising writes known fields in beads' order and unknown
+ * ones sorted, so the same issues always give the same bytes.
+ */
+import { Either, Option } from "effect"
+import { ImportInvalid } from "./IssueErrors.js"
+import {
+  compareText,
+  isJsonObject,
+  isPriority,
+  KNOWN_FIELDS,
+  parseInstant,
+  TEXT_FIELDS,
+  TIMESTAMP_FIELDS
+} from "./IssueFields.js"
+
+type JsonRecord = Record<string, unknown>
+
+/**
+ * Why a record is refused, or undefined when it is fine. A known field set
+ * to null is treated as absent (Go writes null for empty pointers and
+ * slices). Status is any non-empty string: newer beads versions write
+ * statuses this project does not list, and an import must not lose them.
+ */
+const problem = (record: JsonRecord): string | undefined => {
+  const id = record["id"]
+  if (typeof id !== "string" || id.trim() === "") return "missing or empty \"id\" (a non-empty string is required)"
+  const present = (field: string) => record[field] !== undefined && record[field] !== null
+  for (const field of TEXT_FIELDS) {
+    if (present(field) && typeof record[field] !== "string") return `"${field}" must be a string`
+  }
+  if (present("status") && (typeof record["status"] !== "string" || record["status"] === "")) {
+    return "\"status\" must be a non-empty string"
+  }
+  if (present("priority") && !isPriority(record["priority"])) return "\"priority\" must be an integer from 0 to 4"
+  const labels = record["labels"]
+  if (present("labels") && !(Array.isArray(labels) && labels.every((label) => typeof label === "string"))) {
+    return "\"labels\" must be an array of strings"
+  }
+  for (const field of ["dependencies", "comments"]) {
+    if (present(field) && !Array.isArray(record[field])) return `"${field}" must be an array`
+  }
+  for (const field of TIMESTAMP_FIELDS) {
+    const value = record[field]
+    if (present(field) && (typeof value !== "string" || Option.isNone(parseInstant(value)))) {
+      return `"${field}" must be an RFC 3339 timestamp such as 2025-01-31T09:30:00Z`
+    }
+  }
+  return undefined
+}
+
+const parseLine = (line: string): Either.Either<JsonRecord, string> => {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (error) {
+    return Either.left(`invalid JSON (${error instanceof Error ? error.message : String(error)})`)
+  }
+  if (!isJsonObject(value)) return Either.left("expected a JSON object")
+  const reason = problem(value)
+  return reason === undefined ? Either.right(value) : Either.left(reason)
+}
+
+/**
+ * Lines are numbered from 1 as an editor shows them: a BOM does not count,
+ * blank lines do, and CRLF ends a line like LF.
+ */
+export const parseIssuesJsonl = (
+  text: string,
+  file: string
+): Either.Either<ReadonlyArray<JsonRecord>, ImportInvalid> => {
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text
+  const lines = body.split("\n")
+  const records: Array<JsonRecord> = []
+  const firstLine = new Map<string, number>()
+  for (let index = 0; index < lines.length; index++) {
+    const raw = lines[index] ?? ""
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw
+    if (line.trim() === "") continue
+    const lineNumber = index + 1
+    const parsed = parseLine(line)
+    if (Either.isLeft(parsed)) return Either.left(new ImportInvalid({ file, line: lineNumber, reason: parsed.left }))
+    const id = parsed.right["id"] as string
+    const seen = firstLine.get(id)
+    if (seen !== undefined) {
+      return Either.left(
+        new ImportInvalid({ file, line: lineNumber, reason: `duplicate id ${JSON.stringify(id)} (first at line ${seen})` })
+      )
+    }
+    firstLine.set(id, lineNumber)
+    records.push(parsed.right)
+  }
+  return Either.right(records)
+}
+
+const KNOWN: ReadonlySet<string> = new Set(KNOWN_FIELDS)
+
+/**
+ * Written member by member: an object built in this order would not keep it,
+ * since JavaScript enumerates integer-like keys first. U+2028 and U+2029 are
+ * escaped (as Go does), since some line-oriented tools treat them as line breaks.
+ */
+export const serializeIssue = (fields: Readonly<JsonRecord>): string => {
+  const unknown = Object.keys(fields).filter((key) => !KNOWN.has(key)).sort(compareText)
+  const members: Array<string> = []
+  for (const key of [...KNOWN_FIELDS, ...unknown]) {
+    const value = fields[key]
+    if (value !== undefined) members.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`)
+  }
+  return `{${members.join(",")}}`.replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029")
+}
+
+/** One line per issue, sorted by id, each ending in a newline. */
+export const serializeIssuesJsonl = (records: ReadonlyArray<Readonly<JsonRecord>>): string =>
+  [...records]
+    .sort((a, b) => compareText(String(a["id"]), String(b["id"])))
+    .map((record) => `${serializeIssue(record)}\n`)
+    .join("")

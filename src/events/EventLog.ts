@@ -1,0 +1,68 @@
+/**
+ * The EventLog service: the durable, hash-chained source of truth. Readers
+ * load the slices they need (snapshot + tail) without taking the lock;
+ * writers `transact`: lock, catch up, decide on fresh state, append in one
+ * fsynced write, release. A decision that fails appends nothing.
+ */
+import { Context, type Effect, type Either, type Stream } from "effect"
+import type { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
+import type { SliceName, TownState } from "../domain/Town.js"
+import type { Envelope, ForeignEvent, NewEvent } from "./Envelope.js"
+
+export type LogError = IntegrityError | StorageError | RequiresDirectDatabaseAccess
+
+export interface LogHead {
+  readonly seq: number
+  readonly hash: string
+}
+
+export type StateOf<K extends SliceName> = Pick<TownState, K>
+
+export interface Loaded<K extends SliceName> {
+  readonly head: LogHead
+  readonly state: StateOf<K>
+}
+
+/** What a decision hands back: own events to stamp, foreign events to place in the chain, and a result. */
+export interface Decision<A> {
+  readonly events: ReadonlyArray<NewEvent>
+  readonly foreign?: ReadonlyArray<ForeignEvent>
+  readonly result: A
+}
+
+export interface Committed<A, K extends SliceName> {
+  readonly result: A
+  readonly appended: ReadonlyArray<Envelope>
+  readonly head: LogHead
+  /** The state after the appended events. */
+  readonly state: StateOf<K | "clock">
+}
+
+export interface VerifyReport {
+  readonly events: number
+  readonly segments: number
+  readonly head: LogHead
+  readonly snapshotSeq: number
+  /** Lines of an unfinished write at the end (cut by the next writer). */
+  readonly unfinishedLines: number
+}
+
+export interface ReadOptions {
+  /** First local seq to yield (1-based); earlier events are still chain-checked. */
+  readonly fromSeq?: number
+}
+
+export interface EventLogService {
+  readonly town: string
+  readonly load: <K extends SliceName>(slices: ReadonlyArray<K>) => Effect.Effect<Loaded<K>, LogError>
+  readonly transact: <K extends SliceName, A, E>(
+    slices: ReadonlyArray<K>,
+    decide: (state: StateOf<K | "clock">, head: LogHead) => Either.Either<Decision<A>, E>
+  ) => Effect.Effect<Committed<A, K>, E | LogError>
+  /** Every event from the start, chain-checked; a broken chain fails with the line. */
+  readonly read: (options?: ReadOptions) => Stream.Stream<Envelope, LogError>
+  /** Checks the whole chain and the snapshot against it. */
+  readonly verify: Effect.Effect<VerifyReport, LogError>
+}
+
+export class EventLog extends Context.Tag("beads/EventLog")<EventLog, EventLogService>() {}

@@ -1,0 +1,324 @@
+/**
+ * The event log on local files: segments, snapshots, the writer lock.
+ * See src/events/EventLog.ts for the contract and src/layers/LogFiles.ts
+ * for the layout.
+ */
+import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import * as fs from "node:fs"
+import { nextStamp } from "../domain/Clock.js"
+import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
+import { type SliceName, SliceNames, type TownState, TownSlices } from "../domain/Town.js"
+import { sealLine } from "../events/Chain.js"
+import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
+import {
+  type Committed,
+  EventLog,
+  type EventLogService,
+  type LogError,
+  type LogHead,
+  type StateOf
+} from "../events/EventLog.js"
+import {
+  appendDurably,
+  fsyncDir,
+  listSegments,
+  type Position,
+  readSnapshotMeta,
+  readSnapshotSlice,
+  SEGMENT_MAX_BYTES,
+  segmentPath,
+  type SnapshotMeta,
+  truncateDurably,
+  writeSnapshot
+} from "./LogFiles.js"
+import { type ScanEnd, scanLog } from "./LogScan.js"
+import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
+
+export interface FileEventLogOptions {
+  /** The `.beads/log` directory. */
+  readonly dir: string
+  readonly town: string
+  /** Why writing is refused (BD_READONLY, --readonly), or undefined when it is allowed. */
+  readonly readonlyReason: string | undefined
+  readonly lockTimeoutMs: number
+  /** What the lock file says this process is doing. */
+  readonly command: string
+  /** Take a snapshot once this many events have accumulated after the last one. */
+  readonly snapshotEvery: number
+  /** Where repairs (a torn tail cut, a stale lock taken over) are reported. */
+  readonly notice: (message: string) => void
+}
+
+export const DEFAULT_SNAPSHOT_EVERY = 2_000
+
+type Partial = { -readonly [K in SliceName]?: TownState[K] }
+
+interface Loaded {
+  readonly state: Partial
+  readonly end: ScanEnd
+  readonly snapshotSeq: number
+}
+
+const toError = (dir: string) => (error: unknown): IntegrityError | StorageError =>
+  error instanceof IntegrityError
+    ? error
+    : new StorageError({ path: dir, reason: error instanceof Error ? error.message : String(error) })
+
+/** Fold a group into the loaded slices, honouring each slice's snapshot point. */
+const foldGroup = (state: Partial, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
+  for (const event of group) {
+    for (const name of names) {
+      const slice = TownSlices[name] as { evolve: (s: unknown, e: Envelope) => unknown }
+      ;(state as Record<string, unknown>)[name] = slice.evolve(state[name], event)
+    }
+  }
+}
+
+/** Snapshot (if any) plus the tail after it, for the named slices. Synchronous; throws. */
+const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
+  const snapshot = readSnapshotMeta(dir)
+  const state: Partial = {}
+  for (const name of names) {
+    const slice = TownSlices[name] as { initial: unknown; decode: (json: unknown) => unknown }
+    ;(state as Record<string, unknown>)[name] = snapshot === undefined
+      ? slice.initial
+      : slice.decode(readSnapshotSlice(snapshot.at, name))
+  }
+  const first = listSegments(dir)[0] ?? 1
+  const start = snapshot === undefined
+    ? { position: { segment: first, offset: 0 }, seq: 0, hash: GENESIS_HASH }
+    : { position: snapshot.meta.position, seq: snapshot.meta.seq, hash: snapshot.meta.hash }
+  const end = scanLog(dir, start, (group) => foldGroup(state, names, group))
+  return { state, end, snapshotSeq: snapshot?.meta.seq ?? 0 }
+}
+
+/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
+const sealGroup = (
+  town: string,
+  head: LogHead,
+  clockState: TownState["clock"],
+  foreign: ReadonlyArray<ForeignEvent>,
+  events: ReadonlyArray<NewEvent>
+): { readonly envelopes: ReadonlyArray<Envelope>; readonly lines: ReadonlyArray<string> } => {
+  const evolveClock = TownSlices.clock.evolve
+  let clock = clockState
+  let prev = head.hash
+  let seq = head.seq
+  const total = foreign.length + events.length
+  const envelopes: Array<Envelope> = []
+  const lines: Array<string> = []
+  const seal = (origin: ForeignEvent) => {
+    seq++
+    const unsealed = { ...origin, seq, prev, ...(seq - head.seq === total ? { commit: true } : {}) }
+    const { hash, line } = sealLine(unsealed)
+    const envelope = { ...unsealed, hash } as Envelope
+    envelopes.push(envelope)
+    lines.push(line)
+    clock = evolveClock(clock, envelope)
+    prev = hash
+  }
+  for (const event of foreign) seal(event)
+  for (const event of events) {
+    const stamp = nextStamp(clock, town)
+    seal({
+      id: eventId(town, stamp.townSeq),
+      town,
+      townSeq: stamp.townSeq,
+      lamport: stamp.lamport,
+      seen: stamp.seen,
+      type: event.type,
+      at: event.at,
+      actor: event.actor,
+      data: event.data
+    })
+  }
+  return { envelopes, lines }
+}
+
+const make = (options: FileEventLogOptions): EventLogService => {
+  const { dir } = options
+  const mapError = toError(dir)
+  const semaphore = Effect.unsafeMakeSemaphore(1)
+
+  const load = <K extends SliceName>(names: ReadonlyArray<K>) =>
+    Effect.try({ try: () => loadSync(dir, names), catch: mapError }).pipe(
+      Effect.map((loaded) => ({
+        head: { seq: loaded.end.seq, hash: loaded.end.hash },
+        state: loaded.state as StateOf<K>
+      }))
+    )
+
+  /** Under the lock: cut an unfinished write left by a crash, and say so. */
+  const repairTail = (end: ScanEnd): void => {
+    if (end.unfinishedBytes === 0) return
+    const file = segmentPath(dir, end.lastSegment)
+    truncateDurably(file, end.lastSegmentSize - end.unfinishedBytes)
+    options.notice(
+      `repaired the log: cut an unfinished write of ${end.unfinishedBytes} bytes (${end.unfinishedLines} line(s)) at the end of ${file}`
+    )
+  }
+
+  const maybeSnapshot = (snapshotSeq: number, head: LogHead): void => {
+    if (head.seq - snapshotSeq < options.snapshotEvery) return
+    const all = loadSync(dir, SliceNames)
+    const meta: SnapshotMeta = {
+      version: 1,
+      seq: all.end.seq,
+      hash: all.end.hash,
+      position: all.end.position,
+      slices: SliceNames
+    }
+    writeSnapshot(
+      dir,
+      meta,
+      SliceNames.map((name) => [name, (TownSlices[name] as { encode: (s: unknown) => unknown }).encode(all.state[name])])
+    )
+  }
+
+  const appendGroup = (end: ScanEnd, lines: ReadonlyArray<string>): Position => {
+    const bytes = Buffer.from(`${lines.join("\n")}\n`, "utf8")
+    const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + bytes.length <= SEGMENT_MAX_BYTES
+    const segment = listSegments(dir).length === 0 ? end.lastSegment : fits ? end.lastSegment : end.lastSegment + 1
+    const file = segmentPath(dir, segment)
+    const isNew = !fs.existsSync(file)
+    appendDurably(file, bytes)
+    if (isNew) fsyncDir(dir)
+    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + bytes.length }
+  }
+
+  const transact: EventLogService["transact"] = <K extends SliceName, A, E>(
+    names: ReadonlyArray<K>,
+    decide: (state: StateOf<K | "clock">, head: LogHead) => Either.Either<{
+      readonly events: ReadonlyArray<NewEvent>
+      readonly foreign?: ReadonlyArray<ForeignEvent>
+      readonly result: A
+    }, E>
+  ): Effect.Effect<Committed<A, K>, E | LogError> => {
+    if (options.readonlyReason !== undefined) {
+      return Effect.fail(new RequiresDirectDatabaseAccess({
+        reason: options.readonlyReason,
+        hintText: "run the command without --readonly and with BD_READONLY unset"
+      }))
+    }
+    const withLock = Effect.acquireUseRelease(
+      Effect.try({ try: () => fs.mkdirSync(dir, { recursive: true }), catch: mapError }).pipe(
+        Effect.zipRight(acquireWriterLock(dir, options.command, options.lockTimeoutMs))
+      ),
+      (lock) =>
+        Effect.gen(function*() {
+          if (lock.tookOverFrom !== undefined) {
+            options.notice(
+              `took over a stale writer lock of pid ${lock.tookOverFrom.pid} (${lock.tookOverFrom.command}), which is no longer running`
+            )
+          }
+          const wanted = Array.from(new Set<SliceName>([...names, "clock"]))
+          const loaded = yield* Effect.try({
+            try: () => {
+              const result = loadSync(dir, wanted)
+              repairTail(result.end)
+              return result
+            },
+            catch: mapError
+          })
+          const head: LogHead = { seq: loaded.end.seq, hash: loaded.end.hash }
+          const state = loaded.state as StateOf<K | "clock">
+          const decision = decide(state, head)
+          if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
+          const { events, foreign = [], result } = decision.right
+          if (events.length === 0 && foreign.length === 0) {
+            return { result, appended: [], head, state }
+          }
+          const sealed = sealGroup(options.town, head, state.clock, foreign, events)
+          const after = yield* Effect.try({
+            try: () => {
+              const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
+              appendGroup(end, sealed.lines)
+              const next: Partial = { ...loaded.state }
+              foldGroup(next, wanted, sealed.envelopes)
+              const last = sealed.envelopes[sealed.envelopes.length - 1]!
+              const newHead = { seq: last.seq, hash: last.hash }
+              try {
+                maybeSnapshot(loaded.snapshotSeq, newHead)
+              } catch (error) {
+                // The events are durable; a snapshot can be taken next time.
+                options.notice(`could not write a snapshot: ${(error as Error).message}`)
+              }
+              return { head: newHead, state: next as StateOf<K | "clock"> }
+            },
+            catch: mapError
+          })
+          return { result, appended: sealed.envelopes, head: after.head, state: after.state }
+        }),
+      releaseWriterLock
+    )
+    return semaphore.withPermits(1)(withLock)
+  }
+
+  const read: EventLogService["read"] = (readOptions) => {
+    const fromSeq = readOptions?.fromSeq ?? 1
+    return Stream.suspend(() => {
+      const segments = listSegments(dir)
+      let start = { position: { segment: segments[0] ?? 1, offset: 0 }, seq: 0, hash: GENESIS_HASH }
+      return Stream.fromIterable(segments).pipe(
+        Stream.mapEffect((segment) =>
+          Effect.try({
+            try: () => {
+              const out: Array<Envelope> = []
+              const end = scanLog(dir, { ...start, position: { segment, offset: 0 } }, (group) => {
+                for (const event of group) if (event.seq >= fromSeq) out.push(event)
+              }, { onlySegment: segment })
+              start = { position: { segment: segment + 1, offset: 0 }, seq: end.seq, hash: end.hash }
+              return Chunk.unsafeFromArray(out)
+            },
+            catch: mapError
+          })
+        ),
+        Stream.flattenChunks
+      )
+    })
+  }
+
+  const verify: EventLogService["verify"] = Effect.try({
+    try: () => {
+      const segments = listSegments(dir)
+      let events = 0
+      const end = scanLog(
+        dir,
+        { position: { segment: segments[0] ?? 1, offset: 0 }, seq: 0, hash: GENESIS_HASH },
+        (group) => {
+          events += group.length
+        }
+      )
+      const snapshot = readSnapshotMeta(dir)
+      if (snapshot !== undefined) checkSnapshot(dir, snapshot.meta)
+      return {
+        events,
+        segments: segments.length,
+        head: { seq: end.seq, hash: end.hash },
+        snapshotSeq: snapshot?.meta.seq ?? 0,
+        unfinishedLines: end.unfinishedLines
+      }
+    },
+    catch: mapError
+  })
+
+  return { town: options.town, load, transact, read, verify }
+}
+
+/** The snapshot must point just past a real line with the same seq and hash. */
+const checkSnapshot = (dir: string, meta: SnapshotMeta): void => {
+  const file = segmentPath(dir, meta.position.segment)
+  const bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)
+  if (meta.position.offset > bytes.length) {
+    throw new IntegrityError({ file, line: 0, reason: `the snapshot at seq ${meta.seq} points past the end of the segment` })
+  }
+  const before = bytes.toString("utf8", 0, Math.max(0, meta.position.offset - 1))
+  const lastLine = before.slice(before.lastIndexOf("\n") + 1)
+  const parsed = Option.liftThrowable(() => JSON.parse(lastLine) as Envelope)()
+  if (meta.seq > 0 && (Option.isNone(parsed) || parsed.value.seq !== meta.seq || parsed.value.hash !== meta.hash)) {
+    throw new IntegrityError({ file, line: 0, reason: `the snapshot at seq ${meta.seq} does not match the log` })
+  }
+}
+
+export const FileEventLogLive = (options: FileEventLogOptions): Layer.Layer<EventLog> =>
+  Layer.sync(EventLog, () => make(options))

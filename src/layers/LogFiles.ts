@@ -1,0 +1,181 @@
+/**
+ * The files of the event log, read and written with synchronous node:fs
+ * calls (the log is on the hot path of every command; the callers wrap
+ * them in Effects). Layout under `.beads/log/`:
+ *
+ *   000001.jsonl, 000002.jsonl, …   segments, one envelope a line
+ *   snapshots/CURRENT               name of the current snapshot directory
+ *   snapshots/<seq>/meta.json       position and hash of the last folded line
+ *   snapshots/<seq>/<slice>.json    one file per slice
+ *   LOCK                            the writer lock (pid and command)
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export const SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+
+export interface Position {
+  readonly segment: number
+  readonly offset: number
+}
+
+export const segmentName = (segment: number): string => `${String(segment).padStart(6, "0")}.jsonl`
+
+export const segmentPath = (dir: string, segment: number): string => path.join(dir, segmentName(segment))
+
+/** Segment numbers present in the log directory, ascending. */
+export const listSegments = (dir: string): ReadonlyArray<number> => {
+  let names: ReadonlyArray<string>
+  try {
+    names = fs.readdirSync(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return []
+    throw error
+  }
+  return names
+    .filter((name) => /^\d{6}\.jsonl$/.test(name))
+    .map((name) => Number(name.slice(0, 6)))
+    .sort((a, b) => a - b)
+}
+
+export interface RawLine {
+  /** Byte offset of the line's first byte in its segment. */
+  readonly start: number
+  /** Byte offset just past the line's newline. */
+  readonly end: number
+  readonly text: string
+}
+
+export interface SegmentRead {
+  readonly lines: ReadonlyArray<RawLine>
+  /** Bytes after the last newline: a line whose write did not finish. */
+  readonly tornBytes: number
+  readonly size: number
+  /** 1-based line number of the line starting at a byte offset (computed only when an error needs it). */
+  readonly lineNumberAt: (offset: number) => number
+}
+
+const NEWLINE = 0x0a
+
+/** Read the complete lines of one segment from a byte offset. */
+export const readSegment = (dir: string, segment: number, from: number): SegmentRead => {
+  let buffer: Buffer
+  try {
+    buffer = fs.readFileSync(segmentPath(dir, segment))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      return { lines: [], tornBytes: 0, size: 0, lineNumberAt: () => 1 }
+    }
+    throw error
+  }
+  const lines: Array<RawLine> = []
+  let start = from
+  let at = buffer.indexOf(NEWLINE, start)
+  while (at !== -1) {
+    lines.push({ start, end: at + 1, text: buffer.toString("utf8", start, at) })
+    start = at + 1
+    at = buffer.indexOf(NEWLINE, start)
+  }
+  const lineNumberAt = (offset: number): number => {
+    let count = 1
+    for (let i = buffer.indexOf(NEWLINE, 0); i !== -1 && i < offset; i = buffer.indexOf(NEWLINE, i + 1)) count++
+    return count
+  }
+  return { lines, tornBytes: buffer.length - start, size: buffer.length, lineNumberAt }
+}
+
+export interface SnapshotMeta {
+  readonly version: 1
+  readonly seq: number
+  readonly hash: string
+  readonly position: Position
+  readonly slices: ReadonlyArray<string>
+}
+
+const snapshotsDir = (dir: string): string => path.join(dir, "snapshots")
+
+export const readSnapshotMeta = (dir: string): { readonly meta: SnapshotMeta; readonly at: string } | undefined => {
+  let name: string
+  try {
+    name = fs.readFileSync(path.join(snapshotsDir(dir), "CURRENT"), "utf8").trim()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw error
+  }
+  const at = path.join(snapshotsDir(dir), name)
+  return { meta: JSON.parse(fs.readFileSync(path.join(at, "meta.json"), "utf8")) as SnapshotMeta, at }
+}
+
+export const readSnapshotSlice = (snapshotAt: string, slice: string): unknown =>
+  JSON.parse(fs.readFileSync(path.join(snapshotAt, `${slice}.json`), "utf8"))
+
+const writeFileDurably = (file: string, content: string): void => {
+  const fd = fs.openSync(file, "w", 0o644)
+  try {
+    fs.writeSync(fd, content)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export const fsyncDir = (dir: string): void => {
+  const fd = fs.openSync(dir, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * Write a snapshot: every file into a fresh directory, fsynced, then CURRENT
+ * swapped by rename. A crash at any point leaves the previous snapshot in force.
+ */
+export const writeSnapshot = (
+  dir: string,
+  meta: SnapshotMeta,
+  slices: ReadonlyArray<readonly [string, unknown]>
+): void => {
+  const root = snapshotsDir(dir)
+  fs.mkdirSync(root, { recursive: true })
+  const name = String(meta.seq).padStart(12, "0")
+  const at = path.join(root, name)
+  fs.rmSync(at, { recursive: true, force: true })
+  fs.mkdirSync(at)
+  for (const [slice, json] of slices) writeFileDurably(path.join(at, `${slice}.json`), JSON.stringify(json))
+  writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
+  fsyncDir(at)
+  const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)
+  writeFileDurably(tmp, `${name}\n`)
+  fs.renameSync(tmp, path.join(root, "CURRENT"))
+  fsyncDir(root)
+  for (const old of fs.readdirSync(root)) {
+    if (old !== name && old !== "CURRENT" && /^\d{12}$/.test(old)) {
+      fs.rmSync(path.join(root, old), { recursive: true, force: true })
+    }
+  }
+}
+
+/** Append bytes to a segment and fsync before returning: the append is acknowledged only then. */
+export const appendDurably = (file: string, bytes: Buffer): void => {
+  const fd = fs.openSync(file, "a", 0o644)
+  try {
+    let written = 0
+    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Cut a segment back to `size` bytes (a torn tail), durably. */
+export const truncateDurably = (file: string, size: number): void => {
+  const fd = fs.openSync(file, "r+")
+  try {
+    fs.ftruncateSync(fd, size)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * One writer at a time: `LOCK` is created with O_EXCL and holds the pid and
+ * command of its owner. A lock whose process is gone is taken over (and
+ * reported); a live one is waited for up to the configured timeout, then
+ * the caller gets RequiresDirectDatabaseAccess naming the holder.
+ */
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
+
+export interface LockOwner {
+  readonly pid: number
+  readonly command: string
+  readonly at: string
+}
+
+export interface HeldLock {
+  readonly file: string
+  /** The stale owner whose lock was taken over, if any. */
+  readonly tookOverFrom: LockOwner | undefined
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const readOwner = (file: string): LockOwner | undefined => {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LockOwner>
+    return typeof parsed.pid === "number"
+      ? { pid: parsed.pid, command: String(parsed.command ?? "?"), at: String(parsed.at ?? "?") }
+      : undefined
+  } catch {
+    // Unreadable or half-written by an owner that died while creating it.
+    return undefined
+  }
+}
+
+type Attempt =
+  | { readonly _tag: "Held" }
+  | { readonly _tag: "Busy"; readonly owner: LockOwner | undefined }
+  | { readonly _tag: "Denied"; readonly reason: string }
+
+const tryCreate = (file: string, owner: LockOwner): Attempt => {
+  try {
+    const fd = fs.openSync(file, "wx", 0o644)
+    try {
+      fs.writeSync(fd, JSON.stringify(owner))
+    } finally {
+      fs.closeSync(fd)
+    }
+    return { _tag: "Held" }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === "EEXIST") return { _tag: "Busy", owner: readOwner(file) }
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+      return { _tag: "Denied", reason: `${path.dirname(file)} is not writable (${code})` }
+    }
+    throw error
+  }
+}
+
+/**
+ * Move a stale lock aside. The rename is atomic, so of two processes taking
+ * over at once only one gets the stale file; if what we moved turns out to
+ * be a fresh lock (someone was faster), it is put back.
+ */
+const takeOver = (file: string, stale: LockOwner | undefined): boolean => {
+  const aside = `${file}.stale.${process.pid}.${Date.now()}`
+  try {
+    fs.renameSync(file, aside)
+  } catch {
+    return false
+  }
+  const moved = readOwner(aside)
+  const same = stale === undefined ? moved === undefined || !isAlive(moved.pid) : moved?.pid === stale.pid
+  if (!same) {
+    try {
+      fs.linkSync(aside, file)
+    } catch {
+      // The slot was filled meanwhile; its new owner holds it.
+    }
+  }
+  fs.rmSync(aside, { force: true })
+  return same
+}
+
+const STALE_UNREADABLE_MS = 2_000
+
+export const acquireWriterLock = (
+  dir: string,
+  command: string,
+  timeoutMs: number
+): Effect.Effect<HeldLock, RequiresDirectDatabaseAccess | StorageError> =>
+  Effect.suspend(() => {
+    const file = path.join(dir, "LOCK")
+    const owner: LockOwner = { pid: process.pid, command, at: new Date().toISOString() }
+    const deadline = Date.now() + timeoutMs
+    let tookOverFrom: LockOwner | undefined
+    const loop: Effect.Effect<HeldLock, RequiresDirectDatabaseAccess | StorageError> = Effect.suspend(() => {
+      let attempt: Attempt
+      try {
+        attempt = tryCreate(file, owner)
+      } catch (error) {
+        return Effect.fail(new StorageError({ path: file, reason: String((error as Error).message) }))
+      }
+      switch (attempt._tag) {
+        case "Held":
+          return Effect.succeed({ file, tookOverFrom })
+        case "Denied":
+          return Effect.fail(new RequiresDirectDatabaseAccess({
+            reason: attempt.reason,
+            hintText: "run bd as a user who can write the .beads directory, or use a read-only command"
+          }))
+        case "Busy": {
+          const holder = attempt.owner
+          const stale = holder === undefined
+            ? ageMs(file) > STALE_UNREADABLE_MS
+            : !isAlive(holder.pid)
+          if (stale && takeOver(file, holder)) {
+            tookOverFrom = holder ?? { pid: 0, command: "unknown (unreadable lock file)", at: "?" }
+            return loop
+          }
+          if (Date.now() >= deadline) {
+            return Effect.fail(new RequiresDirectDatabaseAccess({
+              reason: holder === undefined
+                ? `the log is locked (${file})`
+                : `the log is locked by pid ${holder.pid} (${holder.command}), running since ${holder.at}`,
+              hintText: `wait for that command to finish and retry, or raise lock.timeout_ms (waited ${timeoutMs} ms)`
+            }))
+          }
+          return Effect.sleep(`${Math.min(25, Math.max(1, deadline - Date.now()))} millis`).pipe(Effect.zipRight(loop))
+        }
+      }
+    })
+    return loop
+  })
+
+const ageMs = (file: string): number => {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs
+  } catch {
+    return Number.POSITIVE_INFINITY
+  }
+}
+
+export const releaseWriterLock = (lock: HeldLock): Effect.Effect<void> =>
+  Effect.sync(() => {
+    // Remove only our own lock: never a successor's.
+    const current = readOwner(lock.file)
+    if (current?.pid === process.pid) fs.rmSync(lock.file, { force: true })
+  })
