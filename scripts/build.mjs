@@ -10,7 +10,10 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const { version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"))
 const dist = path.join(root, "dist")
 
-rmSync(dist, { recursive: true, force: true })
+// Stale code caches are dropped; V8 would reject them anyway.
+for (const file of (() => { try { return readdirSync(dist) } catch { return [] } })()) {
+  if (file.endsWith(".cache")) rmSync(path.join(dist, file), { force: true })
+}
 
 await build({
   entryPoints: [path.join(root, "src/cli/bin.ts")],

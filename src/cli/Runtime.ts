@@ -9,9 +9,10 @@ import * as path from "node:path"
 import { resolveActor } from "../domain/Actor.js"
 import { Config, ConfigLive } from "../layers/Config.js"
 import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
-import { DEFAULT_SNAPSHOT_EVERY, FileEventLogLive } from "../layers/FileEventLog.js"
+import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
 import { layerForMode } from "../layers/modes.js"
 import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
+import { IssuesLive } from "../services/Issues.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
 import { notice } from "./Output.js"
@@ -52,7 +53,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
     const info = yield* Town
     const cfg = yield* Config
     const snapshotEvery = Number(globals.env["BD_SNAPSHOT_EVERY"] ?? DEFAULT_SNAPSHOT_EVERY)
-    const log = FileEventLogLive({
+    const logOptions = {
       dir: path.join(info.beadsDir, "log"),
       town: info.townId,
       readonlyReason: readonlyReason(globals),
@@ -60,7 +61,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       command,
       snapshotEvery: Number.isFinite(snapshotEvery) && snapshotEvery > 0 ? snapshotEvery : DEFAULT_SNAPSHOT_EVERY,
       notice
-    })
+    }
     const credentials = CredentialsLive(townSecretsDir(globals.env, globals.home, info.townId))
     const session = Layer.effect(
       Session,
@@ -78,8 +79,10 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
         (actor) => ({ command, actor })
       )
     )
-    const base = Layer.mergeAll(log, credentials, session)
-    return Layer.merge(base, Layer.provide(layerForMode(cfg), base))
+    const base = Layer.merge(credentials, session)
+    const mode = layerForMode({ mode: cfg.syncMode, backend: cfg.storageBackend, beadsDir: info.beadsDir, log: logOptions })
+    const services = Layer.provideMerge(mode, base)
+    return Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)
   }))
   const withConfig = Layer.provideMerge(config, town)
   return Layer.provideMerge(perTown, withConfig)

@@ -13,6 +13,8 @@ import { configCommand } from "./ConfigCommands.js"
 import { Globals, splitGlobalFlags } from "./Globals.js"
 import { initCommand } from "./InitCommand.js"
 import { printError, renderError } from "./Output.js"
+import { closeCommand, createCommand, listCommand, reopenCommand, showCommand, updateCommand } from "./IssueCommands.js"
+import { exportCommand, importCommand, syncCommand } from "./JsonlCommands.js"
 import { addPeer, listPeers, removePeer } from "./PeerCommands.js"
 
 declare const __BD_VERSION__: string
@@ -32,7 +34,20 @@ const bd = Command.make("bd", {
   readonly: Options.boolean("readonly").pipe(Options.withDescription("refuse every write (or BD_READONLY=1)"))
 }).pipe(
   Command.withDescription("beads: work items, federated between towns"),
-  Command.withSubcommands([initCommand, configCommand, federation])
+  Command.withSubcommands([
+    initCommand,
+    createCommand,
+    updateCommand,
+    closeCommand,
+    reopenCommand,
+    showCommand,
+    listCommand,
+    exportCommand,
+    importCommand,
+    syncCommand,
+    configCommand,
+    federation
+  ])
 )
 
 const cli = Command.run(bd, { name: "bd", version: VERSION })

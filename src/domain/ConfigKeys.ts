@@ -38,7 +38,7 @@ const nonEmpty: Parser<string> = (text) => {
 
 const intRange = (min: number, max: number): Parser<number> => (text) => {
   const t = text.trim()
-  const n = /^-?\d+$/.test(t) ? Number(t) : NaN
+  const n = /^-?\d+$/.test(t) ? Number(t) || 0 : NaN // "-0" is 0
   return Number.isSafeInteger(n) && n >= min && n <= max
     ? Either.right(n)
     : Either.left(`an integer from ${min} to ${max}`)

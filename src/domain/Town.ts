@@ -6,28 +6,33 @@ import type { Envelope } from "../events/Envelope.js"
 import type { Slice } from "../events/Slice.js"
 import { ClockSlice, type ClockState } from "./Clock.js"
 import { PeersSlice, type PeersState } from "./Federation.js"
+import { IssuesSlice, type IssuesState } from "./IssueState.js"
 
 export interface TownState {
   readonly clock: ClockState
   readonly peers: PeersState
+  readonly issues: IssuesState
 }
 
 export type SliceName = keyof TownState
 
 export const TownSlices: { readonly [K in SliceName]: Slice<TownState[K]> } = {
   clock: ClockSlice,
-  peers: PeersSlice
+  peers: PeersSlice,
+  issues: IssuesSlice
 }
 
 export const SliceNames = Object.keys(TownSlices) as ReadonlyArray<SliceName>
 
 export const initialTownState: TownState = {
   clock: ClockSlice.initial,
-  peers: PeersSlice.initial
+  peers: PeersSlice.initial,
+  issues: IssuesSlice.initial
 }
 
 /** Fold one event into every slice (used by full replays). */
 export const evolveTown = (state: TownState, event: Envelope): TownState => ({
   clock: ClockSlice.evolve(state.clock, event),
-  peers: PeersSlice.evolve(state.peers, event)
+  peers: PeersSlice.evolve(state.peers, event),
+  issues: IssuesSlice.evolve(state.issues, event)
 })

@@ -132,8 +132,13 @@ const readFileSettings = (file: string): Effect.Effect<ReadonlyArray<Setting>, C
     const text = yield* readText(file)
     if (text === undefined) return []
     const doc = yield* parseYaml(file, text)
+    // toJS throws on an alias bomb (more aliases than yaml's maxAliasCount).
+    const data = yield* Effect.try({
+      try: () => doc.toJS(),
+      catch: (cause) => new ConfigInvalid({ source: file, key: "", value: "", allowed: String(cause instanceof Error ? cause.message : cause) })
+    })
     const pairs: Array<readonly [string, unknown]> = []
-    flatten(doc.toJS(), "", pairs)
+    flatten(data, "", pairs)
     const seen = new Set<string>()
     for (const [key, value] of pairs) {
       if (seen.has(key)) {
@@ -311,6 +316,7 @@ const writeAtomically = (file: string, text: string, mode: number): Effect.Effec
       try {
         const fd = fs.openSync(temp, "wx", mode)
         try {
+          fs.fchmodSync(fd, mode) // the umask must not change the mode the file had
           fs.writeSync(fd, text)
           fs.fsyncSync(fd)
         } finally {

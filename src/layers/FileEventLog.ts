@@ -31,6 +31,7 @@ import {
   truncateDurably,
   writeSnapshot
 } from "./LogFiles.js"
+import type { Projection } from "../events/Projection.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
 
@@ -47,14 +48,16 @@ export interface FileEventLogOptions {
   readonly snapshotEvery: number
   /** Where repairs (a torn tail cut, a stale lock taken over) are reported. */
   readonly notice: (message: string) => void
+  /** Run after each committed write, under the lock (the mode decides which: src/layers/modes.ts). */
+  readonly projections?: ReadonlyArray<Projection>
 }
 
 export const DEFAULT_SNAPSHOT_EVERY = 2_000
 
-type Partial = { -readonly [K in SliceName]?: TownState[K] }
+type SliceStates = { -readonly [K in SliceName]?: TownState[K] }
 
 interface Loaded {
-  readonly state: Partial
+  readonly state: SliceStates
   readonly end: ScanEnd
   readonly snapshotSeq: number
 }
@@ -65,7 +68,7 @@ const toError = (dir: string) => (error: unknown): IntegrityError | StorageError
     : new StorageError({ path: dir, reason: error instanceof Error ? error.message : String(error) })
 
 /** Fold a group into the loaded slices, honouring each slice's snapshot point. */
-const foldGroup = (state: Partial, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
+const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
   for (const event of group) {
     for (const name of names) {
       const slice = TownSlices[name] as { evolve: (s: unknown, e: Envelope) => unknown }
@@ -77,7 +80,7 @@ const foldGroup = (state: Partial, names: ReadonlyArray<SliceName>, group: Reado
 /** Snapshot (if any) plus the tail after it, for the named slices. Synchronous; throws. */
 const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
   const snapshot = readSnapshotMeta(dir)
-  const state: Partial = {}
+  const state: SliceStates = {}
   for (const name of names) {
     const slice = TownSlices[name] as { initial: unknown; decode: (json: unknown) => unknown }
     ;(state as Record<string, unknown>)[name] = snapshot === undefined
@@ -211,7 +214,8 @@ const make = (options: FileEventLogOptions): EventLogService => {
               `took over a stale writer lock of pid ${lock.tookOverFrom.pid} (${lock.tookOverFrom.command}), which is no longer running`
             )
           }
-          const wanted = Array.from(new Set<SliceName>([...names, "clock"]))
+          const projections = options.projections ?? []
+          const wanted = Array.from(new Set<SliceName>([...names, "clock", ...projections.flatMap((p) => p.slices)]))
           const loaded = yield* Effect.try({
             try: () => {
               const result = loadSync(dir, wanted)
@@ -233,7 +237,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
               appendGroup(end, sealed.lines)
-              const next: Partial = { ...loaded.state }
+              const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
@@ -247,6 +251,18 @@ const make = (options: FileEventLogOptions): EventLogService => {
             },
             catch: mapError
           })
+          for (const projection of projections) {
+            yield* projection.afterCommit({
+              state: after.state,
+              appended: sealed.envelopes,
+              head: after.head,
+              readFrom: (fromSeq) => read({ fromSeq })
+            }).pipe(
+              Effect.catchAll((error) =>
+                Effect.sync(() => options.notice(`the ${projection.name} projection is behind: ${error.message}`))
+              )
+            )
+          }
           return { result, appended: sealed.envelopes, head: after.head, state: after.state }
         }),
       releaseWriterLock

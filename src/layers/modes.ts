@@ -3,26 +3,37 @@
  * sync mode. Services never ask which mode they run in: the mode decides
  * which implementations they get.
  *
- * | mode                | federation | projections after each command |
- * |---------------------|------------|--------------------------------|
- * | git-portable        | refused    | none (JSONL on bd export)      |
- * | realtime            | refused    | JSONL export                   |
- * | dolt-native         | live       | none                           |
- * | belt-and-suspenders | live       | JSONL backup                   |
+ * | mode                | federation | projections after each command      |
+ * |---------------------|------------|-------------------------------------|
+ * | git-portable        | refused    | none (JSONL on bd export / bd sync) |
+ * | realtime            | refused    | JSONL export (.beads/issues.jsonl)  |
+ * | dolt-native         | live       | none                                |
+ * | belt-and-suspenders | live       | JSONL backup (.beads/backup/)       |
  */
 import { Layer } from "effect"
+import * as path from "node:path"
 import { DoltBackendRequired, FederationNotEnabled } from "../domain/Errors.js"
-import { federationEnabled, type SyncMode } from "../domain/Settings.js"
+import { federationEnabled, type StorageBackend, type SyncMode } from "../domain/Settings.js"
 import type { EventLog } from "../events/EventLog.js"
+import type { Projection } from "../events/Projection.js"
 import { Federation, FederationLive, FederationRefused } from "../services/Federation.js"
 import type { Session } from "../services/Session.js"
-import type { ConfigService } from "./Config.js"
 import type { Credentials } from "./Credentials.js"
+import { FileEventLogLive, type FileEventLogOptions } from "./FileEventLog.js"
+import { BackupProjection, JsonlExportProjection } from "./JsonlFiles.js"
+
+export interface ModeInput {
+  readonly mode: SyncMode
+  readonly backend: StorageBackend | undefined
+  readonly beadsDir: string
+  /** The event log's options, less the projections, which the mode chooses. */
+  readonly log: Omit<FileEventLogOptions, "projections">
+}
 
 /** Federation as the mode and backend allow it. */
 const federationFor = (
   mode: SyncMode,
-  backend: string | undefined
+  backend: StorageBackend | undefined
 ): Layer.Layer<Federation, never, EventLog | Credentials | Session> => {
   if (!federationEnabled(mode)) {
     return FederationRefused((command) => new FederationNotEnabled({ mode, command }))
@@ -35,10 +46,23 @@ const federationFor = (
   return FederationLive
 }
 
-export type ModeServices = Federation
+/** What each mode projects after every committed command. */
+export const projectionsFor = (mode: SyncMode, beadsDir: string): ReadonlyArray<Projection> => {
+  switch (mode) {
+    case "git-portable":
+    case "dolt-native":
+      return []
+    case "realtime":
+      return [JsonlExportProjection(path.join(beadsDir, "issues.jsonl"))]
+    case "belt-and-suspenders":
+      return [BackupProjection(path.join(beadsDir, "backup"))]
+  }
+}
+
+export type ModeServices = EventLog | Federation
 
 /** The services whose implementation depends on the sync mode. */
-export const layerForMode = (
-  config: Pick<ConfigService, "syncMode" | "storageBackend">
-): Layer.Layer<ModeServices, never, EventLog | Credentials | Session> =>
-  federationFor(config.syncMode, config.storageBackend)
+export const layerForMode = (input: ModeInput): Layer.Layer<ModeServices, never, Credentials | Session> => {
+  const log = FileEventLogLive({ ...input.log, projections: projectionsFor(input.mode, input.beadsDir) })
+  return Layer.provideMerge(federationFor(input.mode, input.backend), log)
+}
