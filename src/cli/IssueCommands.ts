@@ -3,6 +3,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { InvalidArgument } from "../domain/Errors.js"
 import type { EditableFields } from "../domain/Issue.js"
+import type { Head } from "../domain/IssueState.js"
 import { type IssueFields, Issues } from "../services/Issues.js"
 import { emit, table } from "./Output.js"
 import { inTown } from "./Runtime.js"
@@ -54,6 +55,15 @@ const showLines = (fields: IssueFields): ReadonlyArray<string> => {
     ...section("Notes", "notes")
   ]
 }
+
+/** Fields with concurrent versions of different values, as `bd show` displays them. */
+const conflictsOf = (heads: Readonly<Record<string, ReadonlyArray<Head>>> | undefined) =>
+  Object.entries(heads ?? {})
+    .filter(([, list]) => new Set(list.map((head) => JSON.stringify(head.value))).size > 1)
+    .map(([field, list]) => ({
+      field,
+      values: list.map((head) => ({ value: head.value ?? null, town: head.stamp.town, event: head.stamp.event }))
+    }))
 
 export const createCommand = Command.make(
   "create",
@@ -142,7 +152,18 @@ export const reopenCommand = Command.make("reopen", { id: Args.text({ name: "id"
 export const showCommand = Command.make("show", { id: Args.text({ name: "id" }) }, ({ id }) =>
   inTown("bd show", Effect.gen(function*() {
     const record = yield* (yield* Issues).show(id)
-    yield* emit(() => [record.fields], () => showLines(record.fields))
+    const conflicts = conflictsOf(record.heads)
+    yield* emit(
+      () => [conflicts.length === 0 ? record.fields : { ...record.fields, conflicts }],
+      () => [
+        ...showLines(record.fields),
+        ...conflicts.flatMap((c) => [
+          "",
+          `CONFLICT on ${c.field} (resolve with: bd federation resolve ${id}/${c.field} --ours|--theirs|--value V):`,
+          ...c.values.map((v) => `  ${v.value === null ? "(removed)" : JSON.stringify(v.value)}  from town ${v.town}`)
+        ])
+      ]
+    )
   }))).pipe(Command.withDescription("Show one work item"))
 
 export const listCommand = Command.make(

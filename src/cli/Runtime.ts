@@ -12,7 +12,9 @@ import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
 import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
 import { layerForMode } from "../layers/modes.js"
 import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
+import { GitRemoteLive } from "../layers/GitRemote.js"
 import { IssuesLive } from "../services/Issues.js"
+import { SyncLive } from "../services/Sync.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
 import { notice } from "./Output.js"
@@ -62,7 +64,9 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       snapshotEvery: Number.isFinite(snapshotEvery) && snapshotEvery > 0 ? snapshotEvery : DEFAULT_SNAPSHOT_EVERY,
       notice
     }
-    const credentials = CredentialsLive(townSecretsDir(globals.env, globals.home, info.townId))
+    const secretsDir = townSecretsDir(globals.env, globals.home, info.townId)
+    const credentials = CredentialsLive(secretsDir)
+    const remote = GitRemoteLive({ beadsDir: info.beadsDir, town: info.townId, env: globals.env, secretsDir })
     const session = Layer.effect(
       Session,
       Effect.map(
@@ -82,7 +86,8 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
     const base = Layer.merge(credentials, session)
     const mode = layerForMode({ mode: cfg.syncMode, backend: cfg.storageBackend, beadsDir: info.beadsDir, log: logOptions })
     const services = Layer.provideMerge(mode, base)
-    return Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)
+    const withIssues = Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)
+    return Layer.provideMerge(SyncLive, Layer.merge(withIssues, remote))
   }))
   const withConfig = Layer.provideMerge(config, town)
   return Layer.provideMerge(perTown, withConfig)

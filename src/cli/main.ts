@@ -16,13 +16,34 @@ import { printError, renderError } from "./Output.js"
 import { closeCommand, createCommand, listCommand, reopenCommand, showCommand, updateCommand } from "./IssueCommands.js"
 import { exportCommand, importCommand, syncCommand } from "./JsonlCommands.js"
 import { addPeer, listPeers, removePeer } from "./PeerCommands.js"
+import {
+  conflictsCommand,
+  pullCommand,
+  pushCommand,
+  resolveCommand,
+  statusCommand,
+  syncCommand as federationSync
+} from "./SyncCommands.js"
 
 declare const __BD_VERSION__: string
 const VERSION = typeof __BD_VERSION__ === "string" ? __BD_VERSION__ : "0.0.0-dev"
 
 const federation = Command.make("federation").pipe(
   Command.withDescription("Peer-to-peer federation of towns"),
-  Command.withSubcommands([addPeer, removePeer, listPeers, logCommand, replayCommand, verifyCommand])
+  Command.withSubcommands([
+    addPeer,
+    removePeer,
+    listPeers,
+    pushCommand,
+    pullCommand,
+    federationSync,
+    statusCommand,
+    conflictsCommand,
+    resolveCommand,
+    logCommand,
+    replayCommand,
+    verifyCommand
+  ])
 )
 
 // Global flags are taken out of argv before parsing (src/cli/Globals.ts); they are
@@ -76,7 +97,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     if (globals.json) printError({ code: "Usage", message: "invalid command line", hint: "see: bd --help", exitCode: ExitCode.usage }, true)
     return ExitCode.usage
   }
-  const rendered = renderError(Option.getOrElse(failure, () => Cause.squash(exit.cause)))
-  printError(rendered, globals.json)
+  const error = Option.getOrElse(failure, () => Cause.squash(exit.cause))
+  const rendered = renderError(error)
+  const reported = typeof error === "object" && error !== null && (error as { reported?: unknown }).reported === true
+  if (!(reported && globals.json)) printError(rendered, globals.json)
   return rendered.exitCode
 }

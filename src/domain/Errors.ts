@@ -222,3 +222,80 @@ export class ConfigKeyNotSet extends Schema.TaggedError<ConfigKeyNotSet>()("Conf
   readonly hint = "see every effective setting with: bd config list"
   readonly exitCode = ExitCode.notFound
 }
+
+export class RemoteUnreachable extends Schema.TaggedError<RemoteUnreachable>()("RemoteUnreachable", {
+  peer: Schema.String,
+  endpoint: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `peer ${this.peer} (${this.endpoint}) is unreachable: ${this.reason}`
+  }
+  readonly hint = "check the endpoint, the network and the credentials (bd federation status shows every peer)"
+  readonly exitCode = ExitCode.remoteUnreachable
+}
+
+export class RemoteRejected extends Schema.TaggedError<RemoteRejected>()("RemoteRejected", {
+  peer: Schema.String,
+  endpoint: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `peer ${this.peer} (${this.endpoint}) rejected the push: ${this.reason}`
+  }
+  readonly hint = "pull first (bd federation pull), then push again; towns never force-push"
+  readonly exitCode = ExitCode.remoteRejected
+}
+
+export class ConflictsPending extends Schema.TaggedError<ConflictsPending>()("ConflictsPending", {
+  count: Schema.Number
+}) {
+  override get message() {
+    return `${this.count} conflict(s) remain open`
+  }
+  readonly hint = "see them with: bd federation conflicts; close them with: bd federation resolve ID --ours|--theirs|--value V (or sync --strategy)"
+  readonly exitCode = ExitCode.conflictsPending
+}
+
+export class ConflictNotFound extends Schema.TaggedError<ConflictNotFound>()("ConflictNotFound", {
+  id: Schema.String
+}) {
+  override get message() {
+    return `no open conflict ${this.id}`
+  }
+  readonly hint = "see the open conflicts with: bd federation conflicts"
+  readonly exitCode = ExitCode.notFound
+}
+
+/** A batch from a peer that cannot be ingested: it fails verification. Nothing of it is kept. */
+export class BatchRefused extends Schema.TaggedError<BatchRefused>()("BatchRefused", {
+  peer: Schema.String,
+  town: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `refused a batch of town ${this.town} from peer ${this.peer}: ${this.reason}`
+  }
+  readonly hint = "nothing of that batch was ingested; ask the peer's operator to check their endpoint (bd federation verify)"
+  readonly exitCode = ExitCode.integrity
+}
+
+/**
+ * Some peers of a multi-peer operation failed (each was reported as it
+ * happened); the exit code is the first failure's.
+ */
+export class PeersFailed extends Schema.TaggedError<PeersFailed>()("PeersFailed", {
+  failed: Schema.Number,
+  total: Schema.Number,
+  code: Schema.Number,
+  /** The failures were already printed (under --json, in the one result document). */
+  reported: Schema.Boolean
+}) {
+  override get message() {
+    return `${this.failed} of ${this.total} peer(s) failed`
+  }
+  readonly hint = "see the errors above; bd federation status shows every peer"
+  get exitCode() {
+    return this.code
+  }
+}

@@ -7,9 +7,16 @@
  * each field is a last-writer-wins register ordered by (lamport, town, event
  * id). `evolve` applies a value only when its stamp is higher than the one
  * stored, so any order of the same events folds to the same state.
+ *
+ * Conflicts: besides the winning value, a field keeps its *heads*, the
+ * versions no other version has seen (compared by the events' `seen`
+ * version vectors). Two heads with different values are an open conflict;
+ * the base rule still shows the winner, so towns agree while it is open.
+ * The set of heads depends only on the set of events (the log ingests in
+ * causal order), so every town finds the same conflicts.
  */
-import { HashMap, Option } from "effect"
-import type { Envelope } from "../events/Envelope.js"
+import { HashMap, HashSet, Option } from "effect"
+import type { Envelope, VersionVector } from "../events/Envelope.js"
 import type { Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember } from "./IssueFields.js"
 
@@ -17,26 +24,44 @@ export interface Stamp {
   readonly lamport: number
   readonly town: string
   readonly event: string
+  readonly townSeq: number
+  /** What the town had integrated when it decided the event. */
+  readonly seen: VersionVector
+  /** For a conflict resolution: the heads it resolved (sorted event ids, comma-joined). */
+  readonly resolves?: string
+}
+
+/** One concurrent version of a field: `value` undefined means the field was removed. */
+export interface Head {
+  readonly stamp: Stamp
+  readonly value: unknown
 }
 
 export interface IssueRecord {
   readonly fields: Readonly<Record<string, unknown>>
   readonly stamps: Readonly<Record<string, Stamp>>
+  /** Only fields with several concurrent versions (a conflict when their values differ). */
+  readonly heads?: Readonly<Record<string, ReadonlyArray<Head>>>
 }
 
 /** A persistent map, so one event costs one record copy, never a copy of every issue. */
 export interface IssuesState {
   readonly issues: HashMap.HashMap<string, IssueRecord>
+  /** Open conflicts as `<issue id>/<field>`. */
+  readonly conflicts: HashSet.HashSet<string>
 }
 
-export const initialIssues: IssuesState = { issues: HashMap.empty() }
+export const initialIssues: IssuesState = { issues: HashMap.empty(), conflicts: HashSet.empty() }
+
+export const conflictId = (issue: string, field: string): string => `${issue}/${field}`
 
 export const IssueEventType = {
   created: "IssueCreated",
   updated: "IssueUpdated",
   closed: "IssueClosed",
   reopened: "IssueReopened",
-  imported: "IssueImported"
+  imported: "IssueImported",
+  conflictResolved: "ConflictResolved"
 } as const
 
 /** `IssueCreated` and `IssueImported`: field -> value. */
@@ -60,9 +85,50 @@ export const compareStamps = (a: Stamp, b: Stamp): number =>
     : compareText(a.event, b.event)
 
 /**
+ * Bookkeeping timestamps follow the edits they belong to: two towns editing
+ * at once differ in them by construction, which is not a conflict worth a
+ * person's time. They still converge by the base rule.
+ */
+const UNCONFLICTED: ReadonlySet<string> = new Set(["updated_at", "closed_at"])
+
+/** Whether the event behind `a` had integrated the event behind `b`. */
+export const hasSeen = (a: Stamp, b: Stamp): boolean => (a.seen?.[b.town] ?? 0) >= b.townSeq
+
+/** A member of the record itself: issues may have fields named like Object's own (`constructor`). */
+const own = <A>(record: Readonly<Record<string, A>> | undefined, key: string): A | undefined =>
+  record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined
+
+const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * The heads after one more version: dropped if a head has seen it, else it
+ * replaces the heads it has seen. Concurrent resolutions of the same conflict
+ * collapse to the one the base rule prefers.
+ */
+const nextHeads = (heads: ReadonlyArray<Head>, incoming: Head): ReadonlyArray<Head> => {
+  if (heads.some((head) => head.stamp.event === incoming.stamp.event || hasSeen(head.stamp, incoming.stamp))) return heads
+  const kept = heads.filter((head) => !hasSeen(incoming.stamp, head.stamp))
+  const resolves = incoming.stamp.resolves
+  if (resolves !== undefined) {
+    const rival = kept.find((head) => head.stamp.resolves === resolves)
+    if (rival !== undefined) {
+      return compareStamps(rival.stamp, incoming.stamp) > 0 ? kept : sortHeads([...kept.filter((head) => head !== rival), incoming])
+    }
+  }
+  return sortHeads([...kept, incoming])
+}
+
+/** Heads in base-rule order, so the same set is always the same array. */
+const sortHeads = (heads: Array<Head>): ReadonlyArray<Head> => heads.sort((a, b) => compareStamps(a.stamp, b.stamp))
+
+const inConflict = (heads: ReadonlyArray<Head>): boolean =>
+  heads.length > 1 && heads.some((head) => !sameValue(head.value, heads[0]!.value))
+
+/**
  * Sets each field whose stamp is higher than the stored one; null removes the
  * field but keeps its stamp, so an older value arriving later cannot bring it
- * back. `id` is the map key and never changes, so it is not stamped.
+ * back. `id` is the map key and never changes, so it is not stamped. The
+ * field's heads are kept up to date for conflict detection.
  */
 const applyValues = (
   state: IssuesState,
@@ -73,17 +139,36 @@ const applyValues = (
   const previous = HashMap.get(state.issues, id)
   const fields: Record<string, unknown> = Option.isSome(previous) ? { ...previous.value.fields } : { id }
   const stamps: Record<string, Stamp> = Option.isSome(previous) ? { ...previous.value.stamps } : {}
+  const before = Option.isSome(previous) ? previous.value.heads : undefined
+  let heads: Record<string, ReadonlyArray<Head>> | undefined = before
+  let conflicts = state.conflicts
   let changed = Option.isNone(previous)
   for (const [key, value] of Object.entries(values)) {
     if (key === "id" || value === undefined) continue
-    const stored = stamps[key]
+    const stored = own(stamps, key)
+    if (!UNCONFLICTED.has(key)) {
+      const current: ReadonlyArray<Head> = own(heads, key) ??
+        (stored === undefined ? [] : [{ stamp: stored, value: own(fields, key) }])
+      const after = nextHeads(current, { stamp, value: value === null ? undefined : value })
+      // Several heads are kept even when they agree, so that the set of heads,
+      // and with it every conflict, depends on the events only, not their order.
+      if (after !== current && (after.length > 1 || own(heads, key) !== undefined)) {
+        heads = { ...heads }
+        if (after.length > 1) setMember(heads, key, after)
+        else delete heads[key]
+        conflicts = inConflict(after) ? HashSet.add(conflicts, conflictId(id, key)) : HashSet.remove(conflicts, conflictId(id, key))
+        changed = true
+      }
+    }
     if (stored !== undefined && compareStamps(stamp, stored) <= 0) continue
     setMember(stamps as Record<string, unknown>, key, stamp)
     if (value === null) delete fields[key]
     else setMember(fields, key, value)
     changed = true
   }
-  return changed ? { issues: HashMap.set(state.issues, id, { fields, stamps }) } : state
+  if (!changed) return state
+  const record: IssueRecord = heads === undefined || Object.keys(heads).length === 0 ? { fields, stamps } : { fields, stamps, heads }
+  return { issues: HashMap.set(state.issues, id, record), conflicts }
 }
 
 /**
@@ -95,8 +180,15 @@ const applyValues = (
 export const evolve = (state: IssuesState, event: Envelope): IssuesState => {
   const data = event.data
   if (!isJsonObject(data) || typeof data["id"] !== "string" || data["id"] === "") return state
-  const stamp: Stamp = { lamport: event.lamport, town: event.town, event: event.id }
+  const stamp: Stamp = { lamport: event.lamport, town: event.town, event: event.id, townSeq: event.townSeq, seen: event.seen }
   switch (event.type) {
+    case IssueEventType.conflictResolved: {
+      const changes = data["changes"]
+      const resolves = data["resolves"]
+      return isJsonObject(changes) && typeof resolves === "string"
+        ? applyValues(state, data["id"], changes, { ...stamp, resolves })
+        : state
+    }
     case IssueEventType.created:
     case IssueEventType.imported: {
       const fields = data["fields"]
@@ -126,16 +218,14 @@ export const allIssues = (state: IssuesState): ReadonlyArray<IssueRecord> =>
  * All fields an event set share one stamp, so grouping keeps a snapshot of
  * 100,000 issues from repeating the same stamp for every field.
  */
-interface EncodedStamp {
-  readonly lamport: number
-  readonly town: string
-  readonly event: string
+interface EncodedStamp extends Stamp {
   readonly fields: ReadonlyArray<string>
 }
 
 interface EncodedIssue {
   readonly fields: Readonly<Record<string, unknown>>
   readonly stamps: ReadonlyArray<EncodedStamp>
+  readonly heads?: Readonly<Record<string, ReadonlyArray<{ readonly stamp: Stamp; readonly value?: unknown }>>>
 }
 
 const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<EncodedStamp> => {
@@ -147,25 +237,37 @@ const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<En
   }
   return Array.from(groups.values())
     .sort((a, b) => compareStamps(a.stamp, b.stamp))
-    .map(({ fields, stamp }) => ({ lamport: stamp.lamport, town: stamp.town, event: stamp.event, fields: fields.sort(compareText) }))
+    .map(({ fields, stamp }) => ({ ...stamp, fields: fields.sort(compareText) }))
 }
 
 const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
   const stamps: Record<string, Stamp> = {}
-  for (const group of encoded.stamps) {
+  for (const { fields, ...stamp } of encoded.stamps) {
     // One object per event, shared by its fields, as after a fold.
-    const stamp: Stamp = { lamport: group.lamport, town: group.town, event: group.event }
-    for (const field of group.fields) stamps[field] = stamp
+    for (const field of fields) stamps[field] = stamp
   }
-  return [encoded.fields["id"] as string, { fields: encoded.fields, stamps }]
+  const heads = encoded.heads === undefined
+    ? undefined
+    : Object.fromEntries(
+      Object.entries(encoded.heads).map(([field, list]) => [field, list.map((head) => ({ stamp: head.stamp, value: head.value }))])
+    )
+  return [encoded.fields["id"] as string, heads === undefined ? { fields: encoded.fields, stamps } : { fields: encoded.fields, stamps, heads }]
 }
 
 export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> =>
-  allIssues(state).map((record) => ({ fields: record.fields, stamps: encodeStamps(record.stamps) }))
+  allIssues(state).map((record) => ({
+    fields: record.fields,
+    stamps: encodeStamps(record.stamps),
+    ...(record.heads === undefined ? {} : { heads: record.heads })
+  }))
 
-export const decodeIssues = (json: unknown): IssuesState => ({
-  issues: HashMap.fromIterable((json as ReadonlyArray<EncodedIssue>).map(decodeIssue))
-})
+export const decodeIssues = (json: unknown): IssuesState => {
+  const records = (json as ReadonlyArray<EncodedIssue>).map(decodeIssue)
+  const conflicts = records.flatMap(([id, record]) =>
+    Object.entries(record.heads ?? {}).flatMap(([field, heads]) => (inConflict(heads) ? [conflictId(id, field)] : []))
+  )
+  return { issues: HashMap.fromIterable(records), conflicts: HashSet.fromIterable(conflicts) }
+}
 
 export const IssuesSlice: Slice<IssuesState> = {
   name: "issues",

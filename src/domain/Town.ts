@@ -7,11 +7,13 @@ import type { Slice } from "../events/Slice.js"
 import { ClockSlice, type ClockState } from "./Clock.js"
 import { PeersSlice, type PeersState } from "./Federation.js"
 import { IssuesSlice, type IssuesState } from "./IssueState.js"
+import { SyncSlice, type SyncState } from "./SyncState.js"
 
 export interface TownState {
   readonly clock: ClockState
   readonly peers: PeersState
   readonly issues: IssuesState
+  readonly sync: SyncState
 }
 
 export type SliceName = keyof TownState
@@ -19,7 +21,8 @@ export type SliceName = keyof TownState
 export const TownSlices: { readonly [K in SliceName]: Slice<TownState[K]> } = {
   clock: ClockSlice,
   peers: PeersSlice,
-  issues: IssuesSlice
+  issues: IssuesSlice,
+  sync: SyncSlice
 }
 
 export const SliceNames = Object.keys(TownSlices) as ReadonlyArray<SliceName>
@@ -27,12 +30,14 @@ export const SliceNames = Object.keys(TownSlices) as ReadonlyArray<SliceName>
 export const initialTownState: TownState = {
   clock: ClockSlice.initial,
   peers: PeersSlice.initial,
-  issues: IssuesSlice.initial
+  issues: IssuesSlice.initial,
+  sync: SyncSlice.initial
 }
 
 /** Fold one event into every slice (used by full replays). */
 export const evolveTown = (state: TownState, event: Envelope): TownState => ({
   clock: ClockSlice.evolve(state.clock, event),
   peers: PeersSlice.evolve(state.peers, event),
-  issues: IssuesSlice.evolve(state.issues, event)
+  issues: IssuesSlice.evolve(state.issues, event),
+  sync: SyncSlice.evolve(state.sync, event)
 })

@@ -60,6 +60,7 @@ export const LOCAL_EVENT_TYPES: ReadonlySet<string> = new Set([
   "PullCompleted",
   "PullFailed",
   "SyncCompleted",
+  "ConflictDetected",
   "LogRepaired"
 ])
 

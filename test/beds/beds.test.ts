@@ -4,7 +4,7 @@
  * modes (wrong password, stopped server).
  */
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
@@ -54,6 +54,19 @@ const portOpen = (port: number) =>
     socket.once("connect", () => (socket.destroy(), resolve(true)))
     socket.once("error", () => resolve(false))
   })
+
+/** Command lines of running processes that contain `text` (zombies have none). */
+const processesMentioning = (text: string) =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ")
+      } catch {
+        return ""
+      }
+    })
+    .filter((cmd) => cmd.includes(text))
 
 /** Clone `url` into a fresh directory and return the commit its `main` points at. */
 const cloneHead = async (url: string, extra: Record<string, string>) => {
@@ -109,6 +122,7 @@ describe("ssh bed", () => {
     expect(await git(work, ["ls-remote", bed.sshUrl(bare)], bed.env)).toBe("")
     await bed.stop()
     expect(existsSync(bed.dir)).toBe(false)
+    expect(processesMentioning(bed.dir)).toEqual([])
     expect(await portOpen(bed.port)).toBe(false)
     // bed.env's ssh_config went away with the bed, so reach the old port with plain options.
     const stderr = await gitFails(work, ["ls-remote", bed.sshUrl(bare)], {

@@ -9,7 +9,7 @@
  * `scripts/ci-system-packages.sh`.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { connect, createServer } from "node:net"
 import { tmpdir, userInfo } from "node:os"
@@ -197,7 +197,9 @@ export const startSshBed = async (): Promise<SshBed> => {
     )
   }
   // sshd refuses to start without its privilege-separation directory.
-  await mkdir("/run/sshd", { recursive: true, mode: 0o755 })
+  await mkdir("/run/sshd", { recursive: true, mode: 0o755 }).catch((e) => {
+    throw new Error(`sshd needs /run/sshd; create it as root (scripts/ci-system-packages.sh does): ${e}`)
+  })
 
   const user = userInfo().username
   const dir = await mkdtemp(join(tmpdir(), "beds-sshd-"))
@@ -226,8 +228,13 @@ export const startSshBed = async (): Promise<SshBed> => {
     }
 
     const daemon = child
-    // Last resort if the test process exits without calling stop().
-    const onExit = () => killTree(daemon.pid, "SIGKILL")
+    // A bed whose stop() was forgotten must not keep the test process alive; on exit, kill it.
+    daemon.unref()
+    ;(daemon.stderr as { unref?: () => void } | null)?.unref?.()
+    const onExit = () => {
+      killTree(daemon.pid, "SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
     process.once("exit", onExit)
 
     let stopped: Promise<void> | undefined
@@ -235,7 +242,7 @@ export const startSshBed = async (): Promise<SshBed> => {
       process.removeListener("exit", onExit)
       // Connections that just ended finish within moments; letting the listener reap them
       // (rather than orphaning them by killing it first) leaves no zombies behind.
-      const grace = Date.now() + 1_000
+      const grace = Date.now() + 500
       while (daemon.pid !== undefined && processTree(daemon.pid).length > 1 && Date.now() < grace) await sleep(20)
       // Listener plus any per-connection processes still running; all must be gone before returning.
       const pids = daemon.pid === undefined ? [] : processTree(daemon.pid)

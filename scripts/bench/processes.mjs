@@ -1,0 +1,62 @@
+// Running `bd` and plain `node` as separate processes, timed by wall clock.
+// Children get a bounded environment: PATH, a HOME inside the benchmark's
+// temporary directory (so nothing touches the user's config or secrets) and
+// an actor, so bd never has to ask git who is acting.
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { collectGarbage } from "./stats.mjs"
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+export const bdBin = path.join(projectRoot, "bin", "bd.cjs")
+
+export const childEnv = (home) => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: home,
+  BD_ACTOR: "bench",
+  LANG: "C.UTF-8"
+})
+
+const TIMEOUT_MS = 5 * 60 * 1000
+
+/** Run a process to completion; a non-zero exit is a crash of the benchmark, not a slow result. */
+export const run = (file, args, { cwd, env }) => {
+  const started = performance.now()
+  const result = spawnSync(file, args, {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: TIMEOUT_MS,
+    encoding: "utf8"
+  })
+  const ms = performance.now() - started
+  if (result.error !== undefined) throw new Error(`${path.basename(file)} ${args.join(" ")}: ${result.error.message}`)
+  if (result.status !== 0) {
+    throw new Error(
+      `${path.basename(file)} ${args.join(" ")} exited with ${result.status ?? result.signal} in ${cwd}:\n${result.stderr}${result.stdout}`
+    )
+  }
+  return { ms, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** `node bin/bd.cjs ARGS` in `cwd`. */
+export const bd = (args, options) => run(process.execPath, [bdBin, ...args], options)
+
+/** Wall milliseconds of a `bd` run; collects the parent's garbage first so it does not run mid-measurement. */
+export const bdMs = (args, options) => {
+  collectGarbage()
+  return bd(args, options).ms
+}
+
+/** Wall milliseconds of `node -e 0`: the floor of any node process. */
+export const nodeNoopMs = (options) => {
+  collectGarbage()
+  return run(process.execPath, ["-e", "0"], options).ms
+}
+
+/** `node FILE ARGS`, timed, after collecting the parent's garbage. */
+export const nodeScript = (file, args, options) => {
+  collectGarbage()
+  return run(process.execPath, [file, ...args], options)
+}

@@ -1,0 +1,70 @@
+/**
+ * What a town remembers of its exchanges with peers, folded from its local
+ * operational events: when each peer was last pushed to, pulled from and
+ * synced with, the last failure, how far its own events were published, and
+ * how many shared events it holds of each town (for ahead/behind counts).
+ */
+import type { Envelope } from "../events/Envelope.js"
+import { isShared } from "../events/Envelope.js"
+import type { Slice } from "../events/Slice.js"
+
+export interface PeerSyncInfo {
+  readonly lastPushAt?: string
+  readonly lastPullAt?: string
+  readonly lastSyncAt?: string
+  readonly lastError?: { readonly at: string; readonly operation: string; readonly message: string }
+}
+
+export interface SyncState {
+  readonly peers: Readonly<Record<string, PeerSyncInfo>>
+  /** Local seq up to which this town's shared events are in its own branch. */
+  readonly publishedSeq: number
+  /** Shared events held, per origin town. */
+  readonly shared: Readonly<Record<string, number>>
+}
+
+export const initialSync: SyncState = { peers: {}, publishedSeq: 0, shared: {} }
+
+const withPeer = (state: SyncState, peer: string, change: (info: PeerSyncInfo) => PeerSyncInfo): SyncState => ({
+  ...state,
+  peers: { ...state.peers, [peer]: change(state.peers[peer] ?? {}) }
+})
+
+export const evolveSync = (state: SyncState, event: Envelope): SyncState => {
+  if (isShared(event.type)) {
+    return { ...state, shared: { ...state.shared, [event.town]: (state.shared[event.town] ?? 0) + 1 } }
+  }
+  const data = (event.data ?? {}) as { peer?: string; publishedSeq?: number; message?: string }
+  const peer = data.peer
+  if (typeof peer !== "string") return state
+  switch (event.type) {
+    case "PushCompleted": {
+      const next = withPeer(state, peer, (info) => ({ ...info, lastPushAt: event.at }))
+      return { ...next, publishedSeq: Math.max(next.publishedSeq, data.publishedSeq ?? 0) }
+    }
+    case "PullCompleted":
+      return withPeer(state, peer, (info) => ({ ...info, lastPullAt: event.at }))
+    case "SyncCompleted":
+      return withPeer(state, peer, (info) => ({ ...info, lastSyncAt: event.at }))
+    case "PushFailed":
+    case "PullFailed":
+      return withPeer(state, peer, (info) => ({
+        ...info,
+        lastError: { at: event.at, operation: event.type === "PushFailed" ? "push" : "pull", message: String(data.message ?? "") }
+      }))
+    case "PeerRemoved": {
+      const { [peer]: _removed, ...rest } = state.peers
+      return { ...state, peers: rest }
+    }
+    default:
+      return state
+  }
+}
+
+export const SyncSlice: Slice<SyncState> = {
+  name: "sync",
+  initial: initialSync,
+  evolve: evolveSync,
+  encode: (state) => state,
+  decode: (json) => json as SyncState
+}

@@ -1,0 +1,364 @@
+/**
+ * The Remote service on git. The town keeps a bare shadow repository
+ * (`.beads/federation/remote.git`):
+ *
+ *   refs/beads/towns/<own town>      our branch: one commit per published batch
+ *   refs/beads/towns/<other town>    the last batch of that town we ingested
+ *   refs/beads/incoming/<peer>/<t>   what the last fetch from <peer> brought
+ *
+ * A batch commit's tree holds `events.jsonl` (canonical JSON, one event a
+ * line) and `meta.json`. Pushing sends every `refs/beads/towns/*` we hold —
+ * our own and the ones we relay, as the very objects we fetched — never
+ * forced. Fetching force-updates only the incoming namespace; whether a
+ * town's branch moved forward is then checked against what we ingested.
+ */
+import { CommandExecutor } from "@effect/platform"
+import { Effect, Either, Layer, Option } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { BATCH_VERSION, type BatchMeta, batchProblem, parseBatchMeta, publishedEvent } from "../domain/Batch.js"
+import { BatchRefused, IntegrityError, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
+import { canonicalJson } from "../events/Canonical.js"
+import type { ForeignEvent } from "../events/Envelope.js"
+import { type FetchedBatch, type PeerTarget, Remote, type RemoteApi, type TownUpdate } from "../services/Remote.js"
+import { type GitFailure, gitEnvironment, gitReason, type GitResult, runGit } from "./Git.js"
+
+export interface GitRemoteOptions {
+  readonly beadsDir: string
+  readonly town: string
+  /** The user's environment, from which git gets what it needs (PATH, HOME, ssh and TLS settings). */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Where the askpass helper lives (the town's secret directory, never `.beads/`). */
+  readonly secretsDir: string
+}
+
+const OWN_PREFIX = "refs/beads/towns/"
+const ZERO = "0".repeat(40)
+
+const ASKPASS = `#!/bin/sh
+# bd: answers git's credential prompts from the environment of this git process only.
+case "$1" in
+  Username*) printf '%s\\n' "$BD_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$BD_GIT_PASSWORD" ;;
+esac
+`
+
+const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex")
+
+/** The URL git is given: the endpoint as the user wrote it (git reads every accepted form). */
+const gitUrl = (peer: PeerTarget): string => peer.endpoint.raw
+
+const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecutor): RemoteApi => {
+  const shadow = path.join(options.beadsDir, "federation", "remote.git")
+  const ownRef = `${OWN_PREFIX}${options.town}`
+  const baseEnv = gitEnvironment(options.env, {
+    GIT_AUTHOR_NAME: "bd",
+    GIT_AUTHOR_EMAIL: `bd@${options.town}`,
+    GIT_COMMITTER_NAME: "bd",
+    GIT_COMMITTER_EMAIL: `bd@${options.town}`
+  })
+  const storage = (what: string) => (error: GitFailure | Error) => new StorageError({ path: shadow, reason: `${what}: ${error.message}` })
+
+  const git = (args: ReadonlyArray<string>, extra: { stdin?: string; env?: Record<string, string>; cwd?: string } = {}) =>
+    runGit(args, {
+      cwd: extra.cwd ?? shadow,
+      env: { ...baseEnv, ...extra.env },
+      ...(extra.stdin === undefined ? {} : { stdin: extra.stdin })
+    }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
+
+  /** A local git call that must succeed. */
+  const local = (args: ReadonlyArray<string>, stdin?: string): Effect.Effect<string, StorageError> =>
+    Effect.flatMap(
+      Effect.mapError(git(args, stdin === undefined ? {} : { stdin }), storage(`git ${args[0]}`)),
+      (result: GitResult) =>
+        result.code === 0
+          ? Effect.succeed(result.stdout)
+          : Effect.fail(new StorageError({ path: shadow, reason: `git ${args.join(" ")}: ${gitReason(result.stderr)}` }))
+    )
+
+  const ensureShadow = Effect.suspend(() =>
+    fs.existsSync(path.join(shadow, "HEAD"))
+      ? Effect.void
+      : Effect.zipRight(
+        Effect.try({ try: () => fs.mkdirSync(shadow, { recursive: true }), catch: (e) => storage("mkdir")(e as Error) }),
+        local(["init", "--bare", "--quiet", shadow])
+      )
+  )
+
+  /** Environment for a network call: credentials reach git through askpass and its env, never argv. */
+  const networkEnv = (peer: PeerTarget): Effect.Effect<Record<string, string>, StorageError> =>
+    peer.credentials === undefined
+      ? Effect.succeed({})
+      : Effect.try({
+        try: () => {
+          const script = path.join(options.secretsDir, "git-askpass.sh")
+          if (!fs.existsSync(script)) {
+            fs.mkdirSync(options.secretsDir, { recursive: true, mode: 0o700 })
+            fs.writeFileSync(script, ASKPASS, { mode: 0o700 })
+          }
+          return {
+            GIT_ASKPASS: script,
+            BD_GIT_USERNAME: peer.credentials!.user,
+            BD_GIT_PASSWORD: peer.credentials!.password
+          }
+        },
+        catch: (error) => new StorageError({ path: options.secretsDir, reason: (error as Error).message })
+      })
+
+  /** A network call; git's failure becomes RemoteUnreachable with its reason in one line. */
+  const network = (peer: PeerTarget, args: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const env = yield* networkEnv(peer)
+      return yield* git(["-c", "credential.helper=", ...args], { env }).pipe(
+        Effect.mapError((failure) => new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: failure.reason }))
+      )
+    })
+
+  const unreachable = (peer: PeerTarget, result: GitResult) =>
+    new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: gitReason(result.stderr) })
+
+  /** A file:// endpoint is created on first push: a bare repository at that path. */
+  const ensureFileEndpoint = (peer: PeerTarget) =>
+    peer.endpoint._tag !== "File"
+      ? Effect.void
+      : Effect.suspend(() => {
+        const dir = peer.endpoint._tag === "File" ? peer.endpoint.path : ""
+        if (fs.existsSync(dir)) return Effect.void
+        return Effect.zipRight(
+          Effect.try({
+            try: () => fs.mkdirSync(dir, { recursive: true }),
+            catch: (error) => new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: (error as Error).message })
+          }),
+          Effect.mapError(local(["init", "--bare", "--quiet", dir]), (error) =>
+            new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
+        )
+      })
+
+  const refs = (prefix: string): Effect.Effect<ReadonlyMap<string, string>, StorageError> =>
+    Effect.map(local(["for-each-ref", "--format=%(objectname) %(refname)", prefix]), (out) => {
+      const map = new Map<string, string>()
+      for (const line of out.split("\n")) {
+        const [sha, name] = line.split(" ")
+        if (sha && name) map.set(name.slice(prefix.length), sha)
+      }
+      return map
+    })
+
+  /** Read blobs of several commits in one `git cat-file --batch`. */
+  const readBlobs = (specs: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | undefined>, StorageError> =>
+    specs.length === 0
+      ? Effect.succeed([])
+      : Effect.map(local(["cat-file", "--batch"], `${specs.join("\n")}\n`), (out) => {
+        const buffer = Buffer.from(out, "utf8")
+        const blobs: Array<string | undefined> = []
+        let at = 0
+        for (let i = 0; i < specs.length; i++) {
+          const eol = buffer.indexOf(0x0a, at)
+          const header = buffer.toString("utf8", at, eol)
+          at = eol + 1
+          if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
+            blobs.push(undefined)
+            continue
+          }
+          const size = Number(header.split(" ")[2])
+          blobs.push(buffer.toString("utf8", at, at + size))
+          at += size + 1
+        }
+        return blobs
+      })
+
+  const metaOf = (commit: string): Effect.Effect<Option.Option<BatchMeta>, StorageError> =>
+    Effect.map(readBlobs([`${commit}:meta.json`]), ([text]) =>
+      text === undefined ? Option.none() : Either.getRight(parseBatchMeta(text)))
+
+  const tipOf = (ref: string) =>
+    Effect.flatMap(refs(ref), (found) => {
+      const sha = found.get("")
+      return sha === undefined ? Effect.succeed(Option.none<BatchMeta>()) : metaOf(sha)
+    })
+
+  const isAncestor = (a: string, b: string): Effect.Effect<boolean, StorageError> =>
+    Effect.flatMap(Effect.mapError(git(["merge-base", "--is-ancestor", a, b]), storage("merge-base")), (result) =>
+      result.code === 0 || result.code === 1
+        ? Effect.succeed(result.code === 0)
+        : Effect.fail(new StorageError({ path: shadow, reason: gitReason(result.stderr) })))
+
+  /** The commits after `from` up to `to`, oldest first. */
+  const commitsBetween = (from: string | undefined, to: string) =>
+    Effect.map(local(["rev-list", "--reverse", "--first-parent", from === undefined ? to : `${from}..${to}`]), (out) =>
+      out.split("\n").filter((line) => line !== ""))
+
+  /** Read and verify the batches of one town's branch after what we ingested. */
+  const townUpdate = (peer: PeerTarget, town: string, incoming: string, ingested: string | undefined) =>
+    Effect.gen(function*() {
+      const none = (problem: TownUpdate["problem"]): TownUpdate => ({ town, batches: [], problem })
+      if (ingested === incoming) return none(undefined)
+      if (ingested !== undefined && !(yield* isAncestor(ingested, incoming))) {
+        if (yield* isAncestor(incoming, ingested)) return none(undefined)
+        return none(new IntegrityError({
+          file: `${peer.endpoint.raw} ${OWN_PREFIX}${town}`,
+          line: 0,
+          reason: `the branch of town ${town} was rewritten at peer ${peer.name} (not a fast-forward of what was fetched before); nothing of it was ingested`
+        }))
+      }
+      const commits = yield* commitsBetween(ingested, incoming)
+      let previous = ingested === undefined ? undefined : Option.getOrUndefined(yield* metaOf(ingested))
+      const blobs = yield* readBlobs(commits.flatMap((commit) => [`${commit}:meta.json`, `${commit}:events.jsonl`]))
+      const batches: Array<FetchedBatch> = []
+      for (let i = 0; i < commits.length; i++) {
+        const commit = commits[i]!
+        const refuse = (reason: string): TownUpdate => ({
+          town,
+          batches,
+          problem: new BatchRefused({ peer: peer.name, town, reason: `batch ${commit.slice(0, 12)}: ${reason}` })
+        })
+        const metaText = blobs[2 * i]
+        const eventsText = blobs[2 * i + 1]
+        if (metaText === undefined || eventsText === undefined) return refuse("the commit lacks meta.json or events.jsonl")
+        const meta = parseBatchMeta(metaText)
+        if (Either.isLeft(meta)) return refuse(meta.left)
+        if (sha256(eventsText) !== meta.right.eventsHash) return refuse("events.jsonl does not match the hash in meta.json")
+        let events: Array<ForeignEvent>
+        try {
+          events = eventsText.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as ForeignEvent)
+        } catch (error) {
+          return refuse(`events.jsonl is not JSONL (${(error as Error).message})`)
+        }
+        const problem = batchProblem(town, meta.right, events, previous)
+        if (problem !== undefined) return refuse(problem)
+        batches.push({ town, commit, meta: meta.right, events })
+        previous = meta.right
+      }
+      return { town, batches, problem: undefined }
+    })
+
+  return {
+    ownTip: Effect.zipRight(ensureShadow, tipOf(ownRef)),
+
+    publish: (events, at, tier) =>
+      Effect.gen(function*() {
+        yield* ensureShadow
+        const parent = (yield* refs(ownRef)).get("")
+        const previous = parent === undefined ? undefined : Option.getOrUndefined(yield* metaOf(parent))
+        const text = events.map((event) => canonicalJson(publishedEvent(event))).join("\n") + "\n"
+        const meta: BatchMeta = {
+          version: BATCH_VERSION,
+          town: options.town,
+          batch: (previous?.batch ?? 0) + 1,
+          first: events[0]!.townSeq,
+          last: events[events.length - 1]!.townSeq,
+          count: events.length,
+          total: (previous?.total ?? 0) + events.length,
+          eventsHash: sha256(text),
+          publishedAt: at,
+          tier
+        }
+        const eventsBlob = (yield* local(["hash-object", "-w", "--stdin"], text)).trim()
+        const metaBlob = (yield* local(["hash-object", "-w", "--stdin"], `${JSON.stringify(meta, null, 2)}\n`)).trim()
+        const tree = (yield* local(["mktree"], `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n`)).trim()
+        const message = `beads: batch ${meta.batch} of town ${options.town}, events ${meta.first}..${meta.last}`
+        const commit = (yield* local(["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message])).trim()
+        yield* local(["update-ref", ownRef, commit, parent ?? ZERO])
+        return meta
+      }),
+
+    fetch: (peer) =>
+      Effect.gen(function*() {
+        yield* ensureShadow
+        const result = yield* network(peer, [
+          "fetch", "--no-tags", "--prune", "--quiet", gitUrl(peer), `+${OWN_PREFIX}*:refs/beads/incoming/${peer.name}/*`
+        ])
+        if (result.code !== 0) return yield* Effect.fail(unreachable(peer, result))
+      }),
+
+    incoming: (peer) =>
+      Effect.gen(function*() {
+        const arrived = yield* refs(`refs/beads/incoming/${peer.name}/`)
+        const ingested = yield* refs(OWN_PREFIX)
+        const updates: Array<TownUpdate> = []
+        for (const [town, sha] of arrived) {
+          if (town === options.town) {
+            const own = ingested.get(town)
+            // Our own branch, as the endpoint has it, must be a part of ours.
+            if (own === undefined) {
+              // The shadow repository was lost: our branch is what the endpoint holds.
+              yield* local(["update-ref", ownRef, sha, ZERO])
+            } else if (own !== sha && !(yield* isAncestor(sha, own))) {
+              updates.push({
+                town,
+                batches: [],
+                problem: new IntegrityError({
+                  file: `${peer.endpoint.raw} ${OWN_PREFIX}${town}`,
+                  line: 0,
+                  reason: `our own branch was rewritten at peer ${peer.name}`
+                })
+              })
+            }
+            continue
+          }
+          updates.push(yield* townUpdate(peer, town, sha, ingested.get(town)))
+        }
+        return updates
+      }),
+
+    markIngested: (batch) =>
+      Effect.gen(function*() {
+        const ref = `${OWN_PREFIX}${batch.town}`
+        const current = (yield* refs(ref)).get("")
+        if (current === batch.commit) return
+        yield* local(["update-ref", ref, batch.commit, current ?? ZERO])
+      }),
+
+    push: (peer) =>
+      Effect.gen(function*() {
+        yield* ensureShadow
+        yield* ensureFileEndpoint(peer)
+        const held = yield* Effect.mapError(refs(OWN_PREFIX), (error) =>
+          new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
+        if (held.size === 0) return { updated: [], peerAhead: [] }
+        const result = yield* network(peer, ["push", "--porcelain", gitUrl(peer), `${OWN_PREFIX}*:${OWN_PREFIX}*`])
+        const updated: Array<string> = []
+        const peerAhead: Array<string> = []
+        let reported = false
+        for (const line of result.stdout.split("\n")) {
+          const match = /^(.)\t[^:]*:(\S+)\t(.*)$/.exec(line)
+          if (match === null) continue
+          reported = true
+          const [, flag, to, summary] = match
+          const town = to!.slice(OWN_PREFIX.length)
+          if (flag === " " || flag === "*" || flag === "+") updated.push(town)
+          else if (flag === "!") {
+            if (town === options.town) {
+              return yield* Effect.fail(new RemoteRejected({ peer: peer.name, endpoint: peer.endpoint.raw, reason: `branch of this town: ${summary}` }))
+            }
+            peerAhead.push(town)
+          }
+        }
+        if (result.code !== 0 && !reported) return yield* Effect.fail(unreachable(peer, result))
+        if (result.code !== 0 && peerAhead.length === 0) {
+          return yield* Effect.fail(new RemoteRejected({ peer: peer.name, endpoint: peer.endpoint.raw, reason: gitReason(result.stderr) }))
+        }
+        return { updated, peerAhead }
+      }),
+
+    probe: (peer) =>
+      Effect.gen(function*() {
+        const result = yield* network(peer, ["ls-remote", gitUrl(peer), `${OWN_PREFIX}*`])
+        if (result.code !== 0) return yield* Effect.fail(unreachable(peer, result))
+        const tips = new Map<string, BatchMeta | undefined>()
+        for (const line of result.stdout.split("\n")) {
+          const [sha, name] = line.split("\t")
+          if (!sha || !name?.startsWith(OWN_PREFIX)) continue
+          const known = yield* Effect.orElseSucceed(metaOf(sha), () => Option.none<BatchMeta>())
+          tips.set(name.slice(OWN_PREFIX.length), Option.getOrUndefined(known))
+        }
+        return tips
+      }),
+
+    ingestedTip: (town) => Effect.zipRight(ensureShadow, tipOf(`${OWN_PREFIX}${town}`))
+  }
+}
+
+export const GitRemoteLive = (options: GitRemoteOptions): Layer.Layer<Remote, never, CommandExecutor.CommandExecutor> =>
+  Layer.effect(Remote, Effect.map(CommandExecutor.CommandExecutor, (executor) => make(options, executor)))

@@ -1,0 +1,334 @@
+/**
+ * The Sync service: per peer, fetch and ingest (pull), publish and send
+ * (push), resolve, and report. Ingestion is causal and all-or-nothing per
+ * batch; re-running any of it is a no-op, since events are ingested by id.
+ * Operational events (PushStarted, PullCompleted, …) stay in this town.
+ */
+import { Chunk, Context, Effect, Either, HashSet, Layer, Option, Stream } from "effect"
+import { missingDependency } from "../domain/Batch.js"
+import { type Choice, decideResolve, findConflict, type OpenConflict, openConflicts } from "../domain/Conflicts.js"
+import { type Endpoint, endpointEngine, parseEndpoint } from "../domain/Endpoint.js"
+import {
+  type BatchRefused,
+  ConflictNotFound,
+  DoltBackendRequired,
+  type IntegrityError,
+  type InvalidArgument,
+  type InvalidEndpoint,
+  type PeerNotFound,
+  type RemoteRejected,
+  type RemoteUnreachable,
+  type StorageError
+} from "../domain/Errors.js"
+import { listPeers, type Peer } from "../domain/Federation.js"
+import type { ConflictStrategy } from "../domain/Settings.js"
+import type { SyncState } from "../domain/SyncState.js"
+import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
+import { EventLog, type LogError } from "../events/EventLog.js"
+import { Credentials } from "../layers/Credentials.js"
+import type { FederationOff } from "./Federation.js"
+import { Federation } from "./Federation.js"
+import { type FetchedBatch, type PeerTarget, Remote, type TownUpdate } from "./Remote.js"
+import { commandMeta, now, Session } from "./Session.js"
+
+export type PeerFailure =
+  | RemoteUnreachable
+  | RemoteRejected
+  | IntegrityError
+  | BatchRefused
+  | StorageError
+  | DoltBackendRequired
+  | InvalidEndpoint
+  | LogError
+
+export interface PullReport {
+  readonly peer: string
+  readonly batches: number
+  readonly events: number
+  /** Batches waiting for events of other towns that have not arrived yet. */
+  readonly waiting: number
+  readonly newConflicts: ReadonlyArray<string>
+  /** Towns whose branch at the peer could not be ingested, and why. */
+  readonly refused: ReadonlyArray<{ readonly town: string; readonly reason: string }>
+}
+
+export interface PushResult {
+  readonly peer: string
+  readonly published: number
+  readonly updated: ReadonlyArray<string>
+  readonly peerAhead: ReadonlyArray<string>
+}
+
+export interface PeerOutcome<A> {
+  readonly peer: string
+  readonly result: Either.Either<A, PeerFailure>
+}
+
+export interface SyncOutcome {
+  readonly peer: string
+  readonly pull: Either.Either<PullReport, PeerFailure>
+  readonly resolved: number
+  readonly push: Either.Either<PushResult, PeerFailure> | undefined
+}
+
+export interface PeerStatus {
+  readonly peer: string
+  readonly endpoint: string
+  readonly sovereignty: string
+  readonly reachable: boolean
+  readonly reason: string | undefined
+  /** Our events (own and relayed) the endpoint does not have yet; undefined when unreachable. */
+  readonly ahead: number | undefined
+  /** Events at the endpoint we have not ingested; undefined when unknown (fetch to count). */
+  readonly behind: number | undefined
+  readonly lastSync: string | undefined
+  readonly lastError: string | undefined
+  readonly conflicts: number
+}
+
+type SyncError = PeerNotFound | FederationOff | LogError | InvalidArgument
+
+export interface SyncApi {
+  readonly push: (peer: string | undefined) => Effect.Effect<ReadonlyArray<PeerOutcome<PushResult>>, SyncError>
+  readonly pull: (peer: string | undefined) => Effect.Effect<ReadonlyArray<PeerOutcome<PullReport>>, SyncError>
+  readonly sync: (
+    peer: string | undefined,
+    strategy: ConflictStrategy | undefined
+  ) => Effect.Effect<ReadonlyArray<SyncOutcome>, SyncError>
+  readonly status: (peer: string | undefined) => Effect.Effect<ReadonlyArray<PeerStatus>, SyncError>
+  readonly conflicts: Effect.Effect<ReadonlyArray<OpenConflict>, LogError>
+  readonly resolve: (id: string, choice: Choice, strategy: string) => Effect.Effect<OpenConflict, ConflictNotFound | InvalidArgument | LogError>
+}
+
+export class Sync extends Context.Tag("beads/Sync")<Sync, SyncApi>() {}
+
+const messageOf = (error: { readonly message: string }): string => error.message
+
+export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation | Credentials | Session> = Layer.effect(
+  Sync,
+  Effect.gen(function*() {
+    const log = yield* EventLog
+    const remote = yield* Remote
+    const federation = yield* Federation
+    const credentials = yield* Credentials
+    const session = yield* Session
+    const meta = Effect.provideService(commandMeta, Session, session)
+    const town = log.town
+
+    /** Append local operational events (never published). */
+    const record = (type: string, data: unknown) =>
+      Effect.flatMap(meta, ({ actor, at }) =>
+        log.transact([], () => Either.right({ events: [{ type, data, actor, at }], result: undefined })))
+
+    const peersNamed = (name: string | undefined) =>
+      name === undefined ? federation.listPeers : Effect.map(federation.getPeer(name), (peer) => [peer])
+
+    const target = (peer: Peer): Effect.Effect<PeerTarget, PeerFailure> =>
+      Effect.gen(function*() {
+        const endpoint: Endpoint = yield* parseEndpoint(peer.endpoint)
+        if (endpointEngine(endpoint) === "dolt") {
+          return yield* Effect.fail(new DoltBackendRequired({
+            backend: "dolt",
+            reason: `peer ${peer.name} (${peer.endpoint}) is a Dolt remote, which moves events through a Dolt SQL server; this build carries git endpoints only`
+          }))
+        }
+        const stored = yield* Effect.mapError(credentials.lookup(peer.name), (error) =>
+          new DoltBackendRequired({ backend: "dolt", reason: error.message }))
+        return { name: peer.name, endpoint, credentials: Option.getOrUndefined(stored) }
+      })
+
+    /** Put our shared events not yet in our own branch into a new batch there. */
+    const publishOwn = Effect.gen(function*() {
+      const loaded = yield* log.load(["sync"])
+      const tip = yield* remote.ownTip
+      const lastTownSeq = Option.match(tip, { onNone: () => 0, onSome: (m) => m.last })
+      const fresh = yield* Stream.runCollect(
+        log.read({ fromSeq: loaded.state.sync.publishedSeq + 1 }).pipe(
+          Stream.filter((event) => event.town === town && isShared(event.type) && event.townSeq > lastTownSeq)
+        )
+      )
+      const events: ReadonlyArray<ForeignEvent> = Chunk.toReadonlyArray(fresh)
+      if (events.length > 0) yield* remote.publish(events, yield* now, "T1")
+      return { published: events.length, upToSeq: loaded.head.seq }
+    })
+
+    const pushOne = (peer: Peer): Effect.Effect<PushResult, PeerFailure> =>
+      Effect.gen(function*() {
+        const peerTarget = yield* target(peer)
+        yield* record("PushStarted", { peer: peer.name })
+        const published = yield* publishOwn
+        const report = yield* remote.push(peerTarget)
+        yield* record("PushCompleted", {
+          peer: peer.name,
+          publishedSeq: published.upToSeq,
+          updated: report.updated,
+          peerAhead: report.peerAhead
+        })
+        return { peer: peer.name, published: published.published, ...report }
+      }).pipe(Effect.tapError((error) => Effect.ignore(record("PushFailed", { peer: peer.name, message: messageOf(error) }))))
+
+    /** Ingest what is ready, batch by batch in causal order, each batch whole or not at all. */
+    const ingest = (peer: PeerTarget, updates: ReadonlyArray<TownUpdate>) =>
+      Effect.gen(function*() {
+        const queues = new Map<string, Array<FetchedBatch>>(updates.map((u) => [u.town, [...u.batches]]))
+        const before = yield* log.load(["issues"])
+        const conflictsBefore = before.state.issues.conflicts
+        let batches = 0
+        let events = 0
+        for (;;) {
+          const loaded = yield* log.load(["clock"])
+          const known: Record<string, number> = { ...loaded.state.clock.seen }
+          const ready: Array<FetchedBatch> = []
+          const foreign: Array<ForeignEvent> = []
+          // One round: every town's next batches whose dependencies are met, in order.
+          let progress = true
+          while (progress) {
+            progress = false
+            for (const queue of queues.values()) {
+              const batch = queue[0]
+              if (batch === undefined) continue
+              const missing = batch.events.find((e) => (known[e.town] ?? 0) < e.townSeq && missingDependency(e, known, town) !== undefined)
+              if (missing !== undefined) continue
+              for (const event of batch.events) {
+                if ((known[event.town] ?? 0) >= event.townSeq) continue
+                foreign.push(event)
+                known[event.town] = event.townSeq
+              }
+              ready.push(batch)
+              queue.shift()
+              progress = true
+            }
+          }
+          if (ready.length === 0) break
+          const committed = yield* log.transact([], (state) => {
+            // Under the lock: drop what another process ingested meanwhile.
+            const have = state.clock.seen
+            const fresh = foreign.filter((event) => (have[event.town] ?? 0) < event.townSeq)
+            return Either.right({ events: [], foreign: fresh, result: fresh.length })
+          })
+          for (const batch of ready) yield* remote.markIngested(batch)
+          batches += ready.length
+          events += committed.result
+        }
+        const after = yield* log.load(["issues"])
+        const newConflicts = Array.from(HashSet.values(HashSet.difference(after.state.issues.conflicts, conflictsBefore))).sort()
+        if (newConflicts.length > 0) yield* record("ConflictDetected", { peer: peer.name, conflicts: newConflicts })
+        const waiting = Array.from(queues.values()).reduce((n, queue) => n + queue.length, 0)
+        return { batches, events, waiting, newConflicts }
+      })
+
+    const pullOne = (peer: Peer): Effect.Effect<PullReport, PeerFailure> =>
+      Effect.gen(function*() {
+        const peerTarget = yield* target(peer)
+        yield* record("PullStarted", { peer: peer.name })
+        yield* remote.fetch(peerTarget)
+        const updates = yield* remote.incoming(peerTarget)
+        const result = yield* ingest(peerTarget, updates)
+        const refused = updates.flatMap((u) => (u.problem === undefined ? [] : [{ town: u.town, reason: u.problem.message }]))
+        yield* record("PullCompleted", { peer: peer.name, batches: result.batches, events: result.events, refused })
+        const problem = updates.find((u) => u.problem !== undefined)?.problem
+        if (problem !== undefined) return yield* Effect.fail(problem)
+        return { peer: peer.name, ...result, refused }
+      }).pipe(Effect.tapError((error) => Effect.ignore(record("PullFailed", { peer: peer.name, message: messageOf(error) }))))
+
+    const resolveAll = (strategy: ConflictStrategy) =>
+      Effect.flatMap(meta, ({ actor, at }) =>
+        Effect.map(
+          log.transact(["issues"], (state) => {
+            const events: Array<NewEvent> = []
+            for (const conflict of openConflicts(state.issues)) {
+              const decided = decideResolve(state.issues, {
+                conflict: conflict.id,
+                choice: { _tag: "Side", side: strategy },
+                town,
+                strategy,
+                at,
+                actor
+              })
+              if (Either.isRight(decided)) events.push(...decided.right)
+            }
+            return Either.right({ events, result: events.length })
+          }),
+          (committed) => committed.result
+        ))
+
+    const each = <A>(peers: ReadonlyArray<Peer>, run: (peer: Peer) => Effect.Effect<A, PeerFailure>) =>
+      Effect.forEach(peers, (peer) => Effect.map(Effect.either(run(peer)), (result) => ({ peer: peer.name, result })))
+
+    const statusOf = (peer: Peer, sync: SyncState, conflicts: number): Effect.Effect<PeerStatus, never> =>
+      Effect.gen(function*() {
+        const info = sync.peers[peer.name]
+        const base = {
+          peer: peer.name,
+          endpoint: peer.endpoint,
+          sovereignty: peer.sovereignty ?? "T1",
+          lastSync: info?.lastSyncAt ?? info?.lastPullAt,
+          lastError: info?.lastError === undefined ? undefined : `${info.lastError.operation} at ${info.lastError.at}: ${info.lastError.message}`,
+          conflicts
+        }
+        const probed = yield* Effect.either(Effect.flatMap(target(peer), (t) => remote.probe(t)))
+        if (Either.isLeft(probed)) return { ...base, reachable: false, reason: probed.left.message, ahead: undefined, behind: undefined }
+        const tips = probed.right
+        let ahead = 0
+        let behind: number | undefined = 0
+        for (const [origin, held] of Object.entries(sync.shared)) {
+          const there = tips.get(origin)?.total ?? 0
+          if (held > there) ahead += held - there
+        }
+        for (const [origin, tip] of tips) {
+          if (origin === town) continue
+          if (tip === undefined) {
+            behind = undefined
+            continue
+          }
+          const held = sync.shared[origin] ?? 0
+          if (behind !== undefined && tip.total > held) behind += tip.total - held
+        }
+        return { ...base, reachable: true, reason: undefined, ahead, behind }
+      })
+
+    return Sync.of({
+      push: (name) => Effect.flatMap(peersNamed(name), (peers) => each(peers, pushOne)),
+      pull: (name) => Effect.flatMap(peersNamed(name), (peers) => each(peers, pullOne)),
+      sync: (name, strategy) =>
+        Effect.flatMap(peersNamed(name), (peers) =>
+          Effect.forEach(peers, (peer) =>
+            Effect.gen(function*() {
+              const pull = yield* Effect.either(pullOne(peer))
+              const resolved = strategy === undefined ? 0 : yield* Effect.orElseSucceed(resolveAll(strategy), () => 0)
+              // A peer we could not reach is not pushed to; one whose branch of some town is bad still is.
+              const reachable = Either.isRight(pull) || pull.left._tag !== "RemoteUnreachable"
+              const push = reachable ? yield* Effect.either(pushOne(peer)) : undefined
+              if (Either.isRight(pull) && push !== undefined && Either.isRight(push)) {
+                yield* Effect.ignore(record("SyncCompleted", { peer: peer.name }))
+              }
+              return { peer: peer.name, pull, resolved, push }
+            }))),
+      status: (name) =>
+        Effect.gen(function*() {
+          const peers = yield* peersNamed(name)
+          const loaded = yield* log.load(["sync", "issues"])
+          const conflicts = HashSet.size(loaded.state.issues.conflicts)
+          return yield* Effect.forEach(peers, (peer) => statusOf(peer, loaded.state.sync, conflicts), { concurrency: 4 })
+        }),
+      conflicts: Effect.map(log.load(["issues"]), (loaded) => openConflicts(loaded.state.issues)),
+      resolve: (id, choice, strategy) =>
+        Effect.gen(function*() {
+          const { actor, at } = yield* meta
+          const committed = yield* log.transact(["issues"], (state) =>
+            Either.flatMap(
+              Either.fromOption(findConflict(state.issues, id), () => new ConflictNotFound({ id })),
+              (conflict) =>
+                Either.map(
+                  decideResolve(state.issues, { conflict: id, choice, town, strategy, at, actor }),
+                  (events) => ({ events, result: conflict })
+                )
+            ))
+          return committed.result
+        })
+    })
+  })
+)
+
+/** Every peer that exists in the folded state (for callers that need them all). */
+export const allPeers = Effect.map(EventLog, (log) => Effect.map(log.load(["peers"]), (loaded) => listPeers(loaded.state.peers)))

@@ -1,0 +1,287 @@
+/** `bd federation log | replay | verify`, tampering, and `--readonly` / `BD_READONLY`. */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Exit, expectFails, expectFailsOnce, lines, logBytes, Sandbox, setupCli, type Town } from "./support.js"
+
+setupCli()
+
+interface Envelope {
+  seq: number
+  id: string
+  town: string
+  townSeq: number
+  lamport: number
+  type: string
+  at: string
+  actor: string
+  data: Record<string, unknown>
+  prev: string
+  hash: string
+}
+
+/** A town with history: add a, add b (T2), add c, remove a, one work item. */
+const withHistory = async (sb: Sandbox): Promise<{ town: Town; events: Array<Envelope> }> => {
+  const town = await sb.town({ mode: "dolt-native" })
+  await sb.ok(["federation", "add-peer", "a", "dolthub://org/a"])
+  await sb.ok(["federation", "add-peer", "b", "gs://bucket-b/beads", "--sovereignty", "T2", "--actor", "bob"])
+  await sb.ok(["federation", "add-peer", "c", "ssh://host.example.com/c"])
+  await sb.ok(["federation", "remove-peer", "a"])
+  await sb.ok(["create", "an issue", "--actor", "carol"])
+  const events = await sb.json<Array<Envelope>>(["federation", "log"])
+  return { town, events }
+}
+
+describe.concurrent("bd federation log", () => {
+  it("lists every event: text lines and a --json array of chained envelopes", async () => {
+    const sb = new Sandbox("log")
+    const { town, events } = await withHistory(sb)
+    expect(events.map((e) => e.type)).toEqual(["PeerAdded", "PeerAdded", "PeerAdded", "PeerRemoved", "IssueCreated"])
+    events.forEach((event, i) => {
+      expect(event.seq).toBe(i + 1)
+      expect(event.id).toBe(`${town.townId}:${i + 1}`)
+      expect(event.town).toBe(town.townId)
+      expect(event.hash).toMatch(/^[0-9a-f]{64}$/)
+      expect(event.prev).toBe(i === 0 ? "0".repeat(64) : events[i - 1]!.hash)
+      expect(Number.isNaN(Date.parse(event.at))).toBe(false)
+    })
+    expect(events.map((e) => e.actor)).toEqual(["sandbox-user", "bob", "sandbox-user", "sandbox-user", "carol"])
+    expect(events[1]!.data).toEqual({ name: "b", endpoint: "gs://bucket-b/beads", sovereignty: "T2", hasCredentials: false })
+    expect(events[3]!.data).toEqual({ name: "a" })
+
+    const text = lines((await sb.ok(["federation", "log"])).stdout)
+    expect(text).toHaveLength(5)
+    text.forEach((line, i) => {
+      const e = events[i]!
+      expect(line).toMatch(new RegExp(`^\\s*${e.seq}  ${e.at}  ${e.id}  ${e.actor}  ${e.type}`))
+    })
+    expect(text[0]).toContain("name=\"a\" endpoint=\"dolthub://org/a\"")
+    expect(text[4]).toContain("title=\"an issue\"")
+  })
+
+  it("filters with --type, --since SEQ / EVENT-ID / TIME and -n", async () => {
+    const sb = new Sandbox("log-filter")
+    const { events } = await withHistory(sb)
+    const seqs = (list: Array<Envelope>) => list.map((e) => e.seq)
+    const [byType, sinceSeq, sinceId, sinceTime, lastOne, lastTwo, combined, sinceEnd] = await Promise.all([
+      sb.json<Array<Envelope>>(["federation", "log", "--type", "PeerAdded"]),
+      sb.json<Array<Envelope>>(["federation", "log", "--since", "2"]),
+      sb.json<Array<Envelope>>(["federation", "log", "--since", events[2]!.id]),
+      sb.json<Array<Envelope>>(["federation", "log", "--since", events[1]!.at]),
+      sb.json<Array<Envelope>>(["federation", "log", "-n", "1"]),
+      sb.json<Array<Envelope>>(["federation", "log", "--limit", "2"]),
+      sb.json<Array<Envelope>>(["federation", "log", "--type", "PeerAdded", "--since", "1", "-n", "1"]),
+      sb.json<Array<Envelope>>(["federation", "log", "--since", "5"])
+    ])
+    expect(seqs(byType)).toEqual([1, 2, 3])
+    expect(seqs(sinceSeq)).toEqual([3, 4, 5])
+    expect(seqs(sinceId)).toEqual([4, 5])
+    expect(seqs(sinceTime)).toEqual([2, 3, 4, 5])
+    expect(seqs(lastOne)).toEqual([5])
+    expect(seqs(lastTwo)).toEqual([4, 5])
+    expect(seqs(combined)).toEqual([3])
+    expect(sinceEnd).toEqual([])
+    // The filtered envelopes are the same objects as in the full log.
+    expect(sinceSeq).toEqual(events.slice(2))
+    expect((await sb.ok(["federation", "log", "--type", "NoSuchType"])).stdout).toBe("No events.\n")
+    expect(lines((await sb.ok(["federation", "log", "-n", "1"])).stdout)).toHaveLength(1)
+  })
+
+  it("an empty log says so, in text and --json", async () => {
+    const sb = new Sandbox("log-empty")
+    await sb.town()
+    expect((await sb.ok(["federation", "log"])).stdout).toBe("No events.\n")
+    expect(await sb.json(["federation", "log"])).toEqual([])
+  })
+
+  it("a bad --since or -n value exits 4 (or 2 for a non-number)", async () => {
+    const sb = new Sandbox("log-bad")
+    const { town } = await withHistory(sb)
+    const before = logBytes(town)
+    await expectFails(sb, ["federation", "log", "--since", "yesterday"], {
+      exit: Exit.invalidInput,
+      code: "InvalidArgument",
+      message: "invalid --since \"yesterday\": expected a sequence number, an event id (TOWN:N) or an RFC 3339 time"
+    })
+    const usage = await sb.run(["federation", "log", "-n", "many"])
+    expect(usage.code).toBe(Exit.usage)
+    expect(usage.stderr).not.toMatch(/^\s+at /m)
+    expect(logBytes(town)).toEqual(before)
+  })
+})
+
+describe.concurrent("bd federation replay", () => {
+  it("shows the peers as they were at a seq, an event id or a time", async () => {
+    const sb = new Sandbox("replay")
+    const { town, events } = await withHistory(sb)
+    const names = (out: { peers: Array<{ name: string }> }) => out.peers.map((p) => p.name)
+    const [one, two, byId, byTime, before, zero, all, textOne] = await Promise.all([
+      sb.json(["federation", "replay", "--until", "1"]),
+      sb.json(["federation", "replay", "--until", "2"]),
+      sb.json(["federation", "replay", "--until", events[3]!.id]),
+      sb.json(["federation", "replay", "--until", events[2]!.at]),
+      sb.json(["federation", "replay", "--until", "2000-01-01T00:00:00Z"]),
+      sb.json(["federation", "replay", "--until", "0"]),
+      sb.json(["federation", "replay", "--until", "99"]),
+      sb.ok(["federation", "replay", "--until", "1"])
+    ])
+    expect(one).toMatchObject({ seq: 1, hash: events[0]!.hash, at: events[0]!.at, peers: [{ name: "a", endpoint: "dolthub://org/a" }] })
+    expect(two.peers).toEqual([{ name: "a", endpoint: "dolthub://org/a" }, { name: "b", endpoint: "gs://bucket-b/beads", sovereignty: "T2" }])
+    expect(names(byId)).toEqual(["b", "c"])
+    expect(byId.seq).toBe(4)
+    expect(names(byTime)).toEqual(["a", "b", "c"])
+    expect(byTime.seq).toBe(3)
+    expect(before).toMatchObject({ seq: 0, peers: [], at: null })
+    expect(zero).toMatchObject({ seq: 0, peers: [] })
+    expect(all).toMatchObject({ seq: 5, peers: [{ name: "b" }, { name: "c" }] })
+    expect(lines(textOne.stdout)).toEqual([`State after seq 1 (${events[0]!.at}):`, "  peers (1):", "    a  dolthub://org/a"])
+    const textTwo = lines((await sb.ok(["federation", "replay", "--until", "2"])).stdout)
+    expect(textTwo.slice(1)).toEqual(["  peers (2):", "    a  dolthub://org/a", "    b  gs://bucket-b/beads  T2"])
+    // Replaying reads only: the log is as it was.
+    expect(Object.keys(logBytes(town))).toEqual(["000001.jsonl"])
+  })
+
+  it("a bad --until exits 4; a missing one is a usage error", async () => {
+    const sb = new Sandbox("replay-bad")
+    const { town } = await withHistory(sb)
+    const before = logBytes(town)
+    await expectFails(sb, ["federation", "replay", "--until", "yesterday"], {
+      exit: Exit.invalidInput,
+      code: "InvalidArgument",
+      message: "invalid --until \"yesterday\""
+    })
+    await Promise.all([
+      expectFailsOnce(sb, ["federation", "replay", "--until", "2025-13-45T99:00:00Z"], { exit: Exit.invalidInput, code: "InvalidArgument", message: "--until" }),
+      expectFailsOnce(sb, ["federation", "replay", "--until", "-3"], { exit: Exit.invalidInput, code: "InvalidArgument", message: "--until" }),
+      expectFailsOnce(sb, ["federation", "replay", "--until", `${town.townId}:99`], {
+        exit: Exit.invalidInput,
+        code: "InvalidArgument",
+        message: "expected the id of an event in this log"
+      })
+    ])
+    const missing = await sb.run(["federation", "replay"])
+    expect(missing.code).toBe(Exit.usage)
+    expect(logBytes(town)).toEqual(before)
+  })
+})
+
+/** Change one byte in the middle of a segment, keeping it printable; returns the line number it is on. */
+const flipMiddleByte = (file: string): number => {
+  const bytes = fs.readFileSync(file)
+  let at = Math.floor(bytes.length / 2)
+  while (!/[0-9a-z]/.test(String.fromCharCode(bytes[at]!))) at++
+  bytes[at] = bytes[at] === 0x61 ? 0x62 : 0x61 // 'a' <-> 'b', or anything -> 'a'
+  fs.writeFileSync(file, bytes)
+  return bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1
+}
+
+describe.concurrent("bd federation verify", () => {
+  it("passes on an intact log, in every sync mode", async () => {
+    const sb = new Sandbox("verify")
+    const { events } = await withHistory(sb)
+    const text = await sb.ok(["federation", "verify"])
+    expect(lines(text.stdout)).toEqual([
+      "ok: 5 events in 1 segment(s), chain intact",
+      `head: seq 5 ${events[4]!.hash}`,
+      "snapshot: none"
+    ])
+    expect(await sb.json(["federation", "verify"])).toEqual({
+      ok: true,
+      events: 5,
+      segments: 1,
+      head: { seq: 5, hash: events[4]!.hash },
+      snapshotSeq: 0,
+      unfinishedLines: 0
+    })
+    // The audit commands work whatever the mode: the log is always there.
+    const env = { BD_SYNC_MODE: "git-portable" }
+    expect((await sb.json(["federation", "verify"], { env })).ok).toBe(true)
+    expect(await sb.json(["federation", "log"], { env })).toHaveLength(5)
+  })
+
+  it("a flipped byte in the middle of a segment fails with exit 10, naming the file and line", async () => {
+    const sb = new Sandbox("tamper")
+    const { town } = await withHistory(sb)
+    const segment = path.join(town.beadsDir, "log", "000001.jsonl")
+    const line = flipMiddleByte(segment)
+    expect(line).toBeGreaterThan(1)
+    const error = await expectFails(sb, ["federation", "verify"], {
+      exit: Exit.integrity,
+      code: "IntegrityError",
+      message: `integrity check failed at ${segment}:${line}: `
+    })
+    expect(error.hint).toContain("bd federation verify")
+    // Reading the log refuses too, rather than showing tampered history.
+    await expectFailsOnce(sb, ["federation", "log"], { exit: Exit.integrity, code: "IntegrityError", message: `${segment}:${line}` })
+    await expectFailsOnce(sb, ["federation", "list-peers"], { exit: Exit.integrity, code: "IntegrityError" }, { json: false })
+  })
+
+  it("a line made unreadable is reported with its line number", async () => {
+    const sb = new Sandbox("tamper-json")
+    const { town } = await withHistory(sb)
+    const segment = path.join(town.beadsDir, "log", "000001.jsonl")
+    const text = fs.readFileSync(segment, "utf8").split("\n")
+    text[2] = text[2]!.replace("{", "[")
+    fs.writeFileSync(segment, text.join("\n"))
+    await expectFailsOnce(sb, ["federation", "verify"], { exit: Exit.integrity, code: "IntegrityError", message: `${segment}:3: ` })
+  })
+})
+
+describe.concurrent("--readonly and BD_READONLY", () => {
+  it("refuse every write with exit 9 \"requires direct database access\"; reads work", async () => {
+    const sb = new Sandbox("readonly")
+    const { town, events } = await withHistory(sb)
+    const id = String(events[4]!.data["id"])
+    const jsonl = path.join(sb.root, "import.jsonl")
+    fs.writeFileSync(jsonl, `${JSON.stringify({ id: "bd-import1", title: "imported", status: "open", priority: 2, issue_type: "task", created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z" })}\n`)
+    const before = logBytes(town)
+    const writes = [
+      ["federation", "add-peer", "d", "dolthub://org/d"],
+      ["federation", "remove-peer", "b"],
+      ["create", "nope"],
+      ["update", id, "--title", "changed"],
+      ["close", id],
+      ["import", jsonl]
+    ]
+    await Promise.all([
+      ...writes.map((args, i) =>
+        expectFailsOnce(sb, ["--readonly", ...args], {
+          exit: Exit.directAccess,
+          code: "RequiresDirectDatabaseAccess",
+          message: "this command requires direct database access: --readonly was given"
+        }, { json: i % 2 === 0 })),
+      ...writes.map((args, i) =>
+        expectFailsOnce(sb, args, {
+          exit: Exit.directAccess,
+          code: "RequiresDirectDatabaseAccess",
+          message: "requires direct database access: BD_READONLY=1 is set"
+        }, { json: i % 2 === 1, env: { BD_READONLY: "1" } })),
+      // The flag is global: it is accepted after the subcommand too.
+      expectFailsOnce(sb, ["federation", "add-peer", "d", "dolthub://org/d", "--readonly"], { exit: Exit.directAccess, code: "RequiresDirectDatabaseAccess" })
+    ])
+    expect(logBytes(town)).toEqual(before)
+
+    const reads = [
+      ["federation", "list-peers"],
+      ["federation", "log"],
+      ["federation", "replay", "--until", "2"],
+      ["federation", "verify"],
+      ["list"],
+      ["show", id],
+      ["config", "list"]
+    ]
+    const results = await Promise.all([
+      ...reads.map((args) => sb.run(["--readonly", ...args])),
+      ...reads.map((args) => sb.run(["--json", ...args], { env: { BD_READONLY: "true" } }))
+    ])
+    for (const r of results) expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(results[reads.length]!.stdout).map((p: { name: string }) => p.name)).toEqual(["b", "c"])
+    expect(logBytes(town)).toEqual(before)
+
+    // BD_READONLY=0 (or false, or empty) allows writes.
+    await sb.ok(["federation", "add-peer", "d", "dolthub://org/d"], { env: { BD_READONLY: "0" } })
+    await sb.ok(["create", "allowed"], { env: { BD_READONLY: "false" } })
+    await sb.ok(["create", "allowed too"], { env: { BD_READONLY: "" } })
+    expect(await sb.json(["federation", "log"])).toHaveLength(8)
+  })
+})
