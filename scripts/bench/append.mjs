@@ -151,7 +151,7 @@ export const appendThroughput = async ({ root, sizes, progress, note }) => {
     baselineLabel: "node append+fsync",
     subjectLabel: "bd create",
     ...blocks,
-    note: `median over ${sizes.createBlocks} block(s); per-command medians: ` +
+    note: `median over ${sizes.createBlocks} block(s); mean per command: ` +
       `baseline ${(1000 / median(blocks.baseline)).toFixed(1)} ms, bd create ${(1000 / median(blocks.subject)).toFixed(1)} ms`
   }))
   return figures

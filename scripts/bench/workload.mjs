@@ -52,7 +52,7 @@ export const sentence = (random, min, max) => {
   return `${text[0].toUpperCase()}${text.slice(1)}.`
 }
 
-const title = (random) => `${random.pick(TITLE_VERBS)} ${sentence(random, 20, 60).slice(0, -1).toLowerCase()}`
+const title = (random) => `${random.pick(TITLE_VERBS)} ${sentence(random, 15, 40).slice(0, -1).toLowerCase()}`
 
 /** Six base36 digits, as bd makes them; a multiplier coprime with 36^6 spreads sequential numbers without collisions. */
 export const issueId = (prefix, n) => `${prefix}-${((n * 2654435761) % 2176782336).toString(36).padStart(6, "0")}`
@@ -61,14 +61,14 @@ const EPOCH = Date.UTC(2025, 0, 6, 9, 0, 0)
 /** The k-th instant of a workload: 37 s apart, an RFC 3339 text. */
 export const instant = (k) => new Date(EPOCH + k * 37_000).toISOString()
 
-/** The payload of an `IssueCreated` event, about 300 bytes of JSON. */
+/** The payload of an `IssueCreated` event, about 350 bytes of JSON (a title, a line of description). */
 export const createdFields = (random, id, at, town) => {
   const assignee = random.chance(0.6) ? random.pick(PEOPLE) : undefined
   const labels = random.some(LABELS, 3)
   return {
     id,
     title: title(random),
-    description: sentence(random, 100, 180),
+    description: sentence(random, 20, 60),
     status: "open",
     priority: random.int(5),
     issue_type: random.pick(TYPES),

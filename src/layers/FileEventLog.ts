@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
 import { type SliceName, SliceNames, type TownState, TownSlices } from "../domain/Town.js"
+import { canonicalJson } from "../events/Canonical.js"
 import { sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
 import {
@@ -77,15 +78,51 @@ const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: R
   }
 }
 
-/** Snapshot (if any) plus the tail after it, for the named slices. Synchronous; throws. */
-const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
-  const snapshot = readSnapshotMeta(dir)
+interface SnapshotRead {
+  readonly meta: SnapshotMeta
+  readonly at: string
+  /** The slice files as stored (JSON values). */
+  readonly raw: Readonly<Record<string, unknown>>
+}
+
+/**
+ * The current snapshot with the named slices' files read. A snapshot removed
+ * by a writer while we read it (writers keep only the previous one) is read
+ * again from the new CURRENT.
+ */
+const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>): SnapshotRead | undefined => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const snapshot = readSnapshotMeta(dir)
+      if (snapshot === undefined) return undefined
+      const present = names.filter((name) => snapshot.meta.slices.includes(name))
+      const raw = Object.fromEntries(present.map((name) => [name, readSnapshotSlice(snapshot.at, name)]))
+      return { meta: snapshot.meta, at: snapshot.at, raw }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
+    }
+  }
+}
+
+/** The snapshot to start from; none when there is none or it lacks a slice (written by an older bd). */
+const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>) => {
+  const snapshot = readSnapshotFiles(dir, names)
+  if (snapshot === undefined || snapshot.meta.version !== 1) return undefined
+  if (!names.every((name) => name in snapshot.raw)) return undefined
   const state: SliceStates = {}
   for (const name of names) {
-    const slice = TownSlices[name] as { initial: unknown; decode: (json: unknown) => unknown }
-    ;(state as Record<string, unknown>)[name] = snapshot === undefined
-      ? slice.initial
-      : slice.decode(readSnapshotSlice(snapshot.at, name))
+    const slice = TownSlices[name] as { decode: (json: unknown) => unknown }
+    ;(state as Record<string, unknown>)[name] = slice.decode(snapshot.raw[name])
+  }
+  return { meta: snapshot.meta, state }
+}
+
+/** Snapshot (if any) plus the tail after it, for the named slices. Synchronous; throws. */
+const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
+  const snapshot = readSnapshot(dir, names)
+  const state: SliceStates = snapshot?.state ?? {}
+  if (snapshot === undefined) {
+    for (const name of names) (state as Record<string, unknown>)[name] = TownSlices[name].initial
   }
   const first = listSegments(dir)[0] ?? 1
   const start = snapshot === undefined
@@ -297,16 +334,25 @@ const make = (options: FileEventLogOptions): EventLogService => {
   const verify: EventLogService["verify"] = Effect.try({
     try: () => {
       const segments = listSegments(dir)
+      const snapshot = readSnapshotFiles(dir, SliceNames)
+      const state: SliceStates = {}
+      for (const name of SliceNames) (state as Record<string, unknown>)[name] = TownSlices[name].initial
       let events = 0
+      let snapshotChecked = snapshot === undefined
       const end = scanLog(
         dir,
         { position: { segment: segments[0] ?? 1, offset: 0 }, seq: 0, hash: GENESIS_HASH },
         (group) => {
           events += group.length
+          if (snapshot === undefined || snapshotChecked) return
+          foldGroup(state, SliceNames, group)
+          if (group[group.length - 1]!.seq >= snapshot.meta.seq) {
+            checkSnapshot(dir, snapshot, state)
+            snapshotChecked = true
+          }
         }
       )
-      const snapshot = readSnapshotMeta(dir)
-      if (snapshot !== undefined) checkSnapshot(dir, snapshot.meta)
+      if (!snapshotChecked && snapshot !== undefined) checkSnapshot(dir, snapshot, state)
       return {
         events,
         segments: segments.length,
@@ -321,8 +367,12 @@ const make = (options: FileEventLogOptions): EventLogService => {
   return { town: options.town, load, transact, read, verify }
 }
 
-/** The snapshot must point just past a real line with the same seq and hash. */
-const checkSnapshot = (dir: string, meta: SnapshotMeta): void => {
+/**
+ * The snapshot must point just past a real line with the same seq and hash,
+ * and hold exactly the state the log folds to at that line.
+ */
+const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates): void => {
+  const { at, meta } = snapshot
   const file = segmentPath(dir, meta.position.segment)
   const bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)
   if (meta.position.offset > bytes.length) {
@@ -333,6 +383,18 @@ const checkSnapshot = (dir: string, meta: SnapshotMeta): void => {
   const parsed = Option.liftThrowable(() => JSON.parse(lastLine) as Envelope)()
   if (meta.seq > 0 && (Option.isNone(parsed) || parsed.value.seq !== meta.seq || parsed.value.hash !== meta.hash)) {
     throw new IntegrityError({ file, line: 0, reason: `the snapshot at seq ${meta.seq} does not match the log` })
+  }
+  for (const [name, json] of Object.entries(snapshot.raw)) {
+    const slice = TownSlices[name as SliceName] as { encode: (s: unknown) => unknown } | undefined
+    if (slice === undefined) continue
+    const stored = canonicalJson(json)
+    if (stored !== canonicalJson(slice.encode(folded[name as SliceName]))) {
+      throw new IntegrityError({
+        file: `${at}/${name}.json`,
+        line: 0,
+        reason: `the snapshot's ${name} state differs from the log folded to seq ${meta.seq}`
+      })
+    }
   }
 }
 

@@ -150,10 +150,11 @@ export const writeSnapshot = (
   writeFileDurably(tmp, `${name}\n`)
   fs.renameSync(tmp, path.join(root, "CURRENT"))
   fsyncDir(root)
-  for (const old of fs.readdirSync(root)) {
-    if (old !== name && old !== "CURRENT" && /^\d{12}$/.test(old)) {
-      fs.rmSync(path.join(root, old), { recursive: true, force: true })
-    }
+  // The previous snapshot stays: a reader that read CURRENT just before the
+  // swap may still be reading it. Only older ones are removed.
+  const kept = fs.readdirSync(root).filter((entry) => /^\d{12}$/.test(entry)).sort()
+  for (const old of kept.slice(0, Math.max(0, kept.indexOf(name) - 1))) {
+    fs.rmSync(path.join(root, old), { recursive: true, force: true })
   }
 }
 

@@ -4,7 +4,7 @@
  * reported); a live one is waited for up to the configured timeout, then
  * the caller gets RequiresDirectDatabaseAccess naming the holder.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
@@ -68,28 +68,31 @@ const tryCreate = (file: string, owner: LockOwner): Attempt => {
 }
 
 /**
- * Move a stale lock aside. The rename is atomic, so of two processes taking
- * over at once only one gets the stale file; if what we moved turns out to
- * be a fresh lock (someone was faster), it is put back.
+ * Remove a stale lock. Takeovers are serialised by a second lock file
+ * (`LOCK.takeover`, created with O_EXCL); under it the owner is read again
+ * and the lock removed only if it still names the dead process, so a fresh
+ * lock created meanwhile is never touched. A takeover lock left by a process
+ * that died during its takeover ages out.
  */
 const takeOver = (file: string, stale: LockOwner | undefined): boolean => {
-  const aside = `${file}.stale.${process.pid}.${Date.now()}`
+  const guard = `${file}.takeover`
   try {
-    fs.renameSync(file, aside)
-  } catch {
+    fs.closeSync(fs.openSync(guard, "wx", 0o644))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST" && ageMs(guard) > STALE_UNREADABLE_MS) {
+      fs.rmSync(guard, { force: true })
+    }
     return false
   }
-  const moved = readOwner(aside)
-  const same = stale === undefined ? moved === undefined || !isAlive(moved.pid) : moved?.pid === stale.pid
-  if (!same) {
-    try {
-      fs.linkSync(aside, file)
-    } catch {
-      // The slot was filled meanwhile; its new owner holds it.
-    }
+  try {
+    const current = readOwner(file)
+    const still = stale === undefined ? current === undefined && fs.existsSync(file) : current?.pid === stale.pid
+    if (!still) return false
+    fs.rmSync(file, { force: true })
+    return true
+  } finally {
+    fs.rmSync(guard, { force: true })
   }
-  fs.rmSync(aside, { force: true })
-  return same
 }
 
 const STALE_UNREADABLE_MS = 2_000
@@ -99,12 +102,12 @@ export const acquireWriterLock = (
   command: string,
   timeoutMs: number
 ): Effect.Effect<HeldLock, RequiresDirectDatabaseAccess | StorageError> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Clock.currentTimeMillis, (start) => {
     const file = path.join(dir, "LOCK")
-    const owner: LockOwner = { pid: process.pid, command, at: new Date().toISOString() }
-    const deadline = Date.now() + timeoutMs
+    const owner: LockOwner = { pid: process.pid, command, at: new Date(start).toISOString() }
+    const deadline = start + timeoutMs
     let tookOverFrom: LockOwner | undefined
-    const loop: Effect.Effect<HeldLock, RequiresDirectDatabaseAccess | StorageError> = Effect.suspend(() => {
+    const loop: Effect.Effect<HeldLock, RequiresDirectDatabaseAccess | StorageError> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       let attempt: Attempt
       try {
         attempt = tryCreate(file, owner)
@@ -128,7 +131,7 @@ export const acquireWriterLock = (
             tookOverFrom = holder ?? { pid: 0, command: "unknown (unreadable lock file)", at: "?" }
             return loop
           }
-          if (Date.now() >= deadline) {
+          if (now >= deadline) {
             return Effect.fail(new RequiresDirectDatabaseAccess({
               reason: holder === undefined
                 ? `the log is locked (${file})`
@@ -136,7 +139,7 @@ export const acquireWriterLock = (
               hintText: `wait for that command to finish and retry, or raise lock.timeout_ms (waited ${timeoutMs} ms)`
             }))
           }
-          return Effect.sleep(`${Math.min(25, Math.max(1, deadline - Date.now()))} millis`).pipe(Effect.zipRight(loop))
+          return Effect.sleep(`${Math.min(25, Math.max(1, deadline - now))} millis`).pipe(Effect.zipRight(loop))
         }
       }
     })

@@ -20,8 +20,11 @@ interface Envelope {
   hash: string
 }
 
-/** A town with history: add a, add b (T2), add c, remove a, one work item. */
-const withHistory = async (sb: Sandbox): Promise<{ town: Town; events: Array<Envelope> }> => {
+/** A town with history: add a, add b (T2), add c, remove a, one work item; made once, then copied. */
+let history: Promise<{ beadsDir: string; events: Array<Envelope> }> | undefined
+
+const makeHistory = async () => {
+  const sb = new Sandbox("history")
   const town = await sb.town({ mode: "dolt-native" })
   await sb.ok(["federation", "add-peer", "a", "dolthub://org/a"])
   await sb.ok(["federation", "add-peer", "b", "gs://bucket-b/beads", "--sovereignty", "T2", "--actor", "bob"])
@@ -29,7 +32,16 @@ const withHistory = async (sb: Sandbox): Promise<{ town: Town; events: Array<Env
   await sb.ok(["federation", "remove-peer", "a"])
   await sb.ok(["create", "an issue", "--actor", "carol"])
   const events = await sb.json<Array<Envelope>>(["federation", "log"])
-  return { town, events }
+  return { beadsDir: town.beadsDir, events }
+}
+
+const withHistory = async (sb: Sandbox): Promise<{ town: Town; events: Array<Envelope> }> => {
+  history ??= makeHistory()
+  const made = await history
+  const town = await sb.town({ mode: "dolt-native" })
+  fs.rmSync(town.beadsDir, { recursive: true })
+  fs.cpSync(made.beadsDir, town.beadsDir, { recursive: true })
+  return { town, events: made.events }
 }
 
 describe.concurrent("bd federation log", () => {
@@ -56,7 +68,7 @@ describe.concurrent("bd federation log", () => {
       expect(line).toMatch(new RegExp(`^\\s*${e.seq}  ${e.at}  ${e.id}  ${e.actor}  ${e.type}`))
     })
     expect(text[0]).toContain("name=\"a\" endpoint=\"dolthub://org/a\"")
-    expect(text[4]).toContain("title=\"an issue\"")
+    expect(text[4]).toContain(`id="${String(events[4]!.data["id"])}"`)
   })
 
   it("filters with --type, --since SEQ / EVENT-ID / TIME and -n", async () => {
@@ -111,14 +123,13 @@ describe.concurrent("bd federation log", () => {
 })
 
 describe.concurrent("bd federation replay", () => {
-  it("shows the peers as they were at a seq, an event id or a time", async () => {
+  it("shows the peers as they were at a seq or a time", async () => {
     const sb = new Sandbox("replay")
     const { town, events } = await withHistory(sb)
     const names = (out: { peers: Array<{ name: string }> }) => out.peers.map((p) => p.name)
-    const [one, two, byId, byTime, before, zero, all, textOne] = await Promise.all([
+    const [one, two, byTime, before, zero, all, textOne] = await Promise.all([
       sb.json(["federation", "replay", "--until", "1"]),
       sb.json(["federation", "replay", "--until", "2"]),
-      sb.json(["federation", "replay", "--until", events[3]!.id]),
       sb.json(["federation", "replay", "--until", events[2]!.at]),
       sb.json(["federation", "replay", "--until", "2000-01-01T00:00:00Z"]),
       sb.json(["federation", "replay", "--until", "0"]),
@@ -127,8 +138,6 @@ describe.concurrent("bd federation replay", () => {
     ])
     expect(one).toMatchObject({ seq: 1, hash: events[0]!.hash, at: events[0]!.at, peers: [{ name: "a", endpoint: "dolthub://org/a" }] })
     expect(two.peers).toEqual([{ name: "a", endpoint: "dolthub://org/a" }, { name: "b", endpoint: "gs://bucket-b/beads", sovereignty: "T2" }])
-    expect(names(byId)).toEqual(["b", "c"])
-    expect(byId.seq).toBe(4)
     expect(names(byTime)).toEqual(["a", "b", "c"])
     expect(byTime.seq).toBe(3)
     expect(before).toMatchObject({ seq: 0, peers: [], at: null })
@@ -139,6 +148,22 @@ describe.concurrent("bd federation replay", () => {
     expect(textTwo.slice(1)).toEqual(["  peers (2):", "    a  dolthub://org/a", "    b  gs://bucket-b/beads  T2"])
     // Replaying reads only: the log is as it was.
     expect(Object.keys(logBytes(town))).toEqual(["000001.jsonl"])
+  })
+
+  it("--until EVENT-ID folds up to and including that event, no further", async () => {
+    const sb = new Sandbox("replay-id")
+    const { events } = await withHistory(sb)
+    const names = (out: { peers: Array<{ name: string }> }) => out.peers.map((p) => p.name)
+    const [second, fourth, text] = await Promise.all([
+      sb.json(["federation", "replay", "--until", events[1]!.id]),
+      sb.json(["federation", "replay", "--until", events[3]!.id]),
+      sb.ok(["federation", "replay", "--until", events[0]!.id])
+    ])
+    expect(lines(text.stdout)).toEqual([`State after seq 1 (${events[0]!.at}):`, "  peers (1):", "    a  dolthub://org/a"])
+    expect(second).toMatchObject({ seq: 2, hash: events[1]!.hash, at: events[1]!.at })
+    expect(names(second)).toEqual(["a", "b"])
+    expect(fourth).toMatchObject({ seq: 4, hash: events[3]!.hash })
+    expect(names(fourth)).toEqual(["b", "c"])
   })
 
   it("a bad --until exits 4; a missing one is a usage error", async () => {
@@ -244,20 +269,22 @@ describe.concurrent("--readonly and BD_READONLY", () => {
       ["import", jsonl]
     ]
     await Promise.all([
+      // Alternately the flag and the variable, text and --json.
       ...writes.map((args, i) =>
-        expectFailsOnce(sb, ["--readonly", ...args], {
-          exit: Exit.directAccess,
-          code: "RequiresDirectDatabaseAccess",
-          message: "this command requires direct database access: --readonly was given"
-        }, { json: i % 2 === 0 })),
-      ...writes.map((args, i) =>
-        expectFailsOnce(sb, args, {
-          exit: Exit.directAccess,
-          code: "RequiresDirectDatabaseAccess",
-          message: "requires direct database access: BD_READONLY=1 is set"
-        }, { json: i % 2 === 1, env: { BD_READONLY: "1" } })),
+        i % 2 === 0
+          ? expectFailsOnce(sb, ["--readonly", ...args], {
+            exit: Exit.directAccess,
+            code: "RequiresDirectDatabaseAccess",
+            message: "this command requires direct database access: --readonly was given"
+          }, { json: i % 4 === 0 })
+          : expectFailsOnce(sb, args, {
+            exit: Exit.directAccess,
+            code: "RequiresDirectDatabaseAccess",
+            message: "this command requires direct database access: BD_READONLY=1 is set"
+          }, { json: i % 4 === 1, env: { BD_READONLY: "1" } })),
       // The flag is global: it is accepted after the subcommand too.
-      expectFailsOnce(sb, ["federation", "add-peer", "d", "dolthub://org/d", "--readonly"], { exit: Exit.directAccess, code: "RequiresDirectDatabaseAccess" })
+      expectFailsOnce(sb, ["federation", "add-peer", "d", "dolthub://org/d", "--readonly"], { exit: Exit.directAccess, code: "RequiresDirectDatabaseAccess" }),
+      expectFailsOnce(sb, ["reopen", id], { exit: Exit.directAccess, code: "RequiresDirectDatabaseAccess" }, { env: { BD_READONLY: "yes" } })
     ])
     expect(logBytes(town)).toEqual(before)
 
@@ -272,7 +299,7 @@ describe.concurrent("--readonly and BD_READONLY", () => {
     ]
     const results = await Promise.all([
       ...reads.map((args) => sb.run(["--readonly", ...args])),
-      ...reads.map((args) => sb.run(["--json", ...args], { env: { BD_READONLY: "true" } }))
+      ...reads.slice(0, 2).map((args) => sb.run(["--json", ...args], { env: { BD_READONLY: "true" } }))
     ])
     for (const r of results) expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(results[reads.length]!.stdout).map((p: { name: string }) => p.name)).toEqual(["b", "c"])
@@ -283,5 +310,94 @@ describe.concurrent("--readonly and BD_READONLY", () => {
     await sb.ok(["create", "allowed"], { env: { BD_READONLY: "false" } })
     await sb.ok(["create", "allowed too"], { env: { BD_READONLY: "" } })
     expect(await sb.json(["federation", "log"])).toHaveLength(8)
+  })
+})
+
+describe.concurrent("the log under concurrent and interrupted writers", () => {
+  it("concurrent writers are serialised: every command lands, the chain stays intact", async () => {
+    const sb = new Sandbox("concurrent")
+    await sb.town({ mode: "dolt-native" })
+    const results = await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) => sb.run(["--json", "create", `parallel ${i}`])),
+      sb.run(["federation", "add-peer", "staging", "dolthub://myorg/staging-beads"])
+    ])
+    for (const r of results) expect(r.code, r.stderr).toBe(0)
+    const ids = results.slice(0, 5).map((r) => (JSON.parse(r.stdout) as { id: string }).id)
+    expect(new Set(ids).size).toBe(5)
+    const [events, verify, list] = await Promise.all([
+      sb.json<Array<Envelope>>(["federation", "log"]),
+      sb.json(["federation", "verify"]),
+      sb.json<Array<{ id: string }>>(["list"])
+    ])
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(verify).toMatchObject({ ok: true, events: 6 })
+    expect(list.map((i) => i.id).sort()).toEqual([...ids].sort())
+  })
+
+  it("a live writer's lock makes a write wait, then fail with exit 9 naming the holder", async () => {
+    const sb = new Sandbox("locked")
+    const town = await sb.town()
+    await sb.ok(["create", "first"])
+    const lock = path.join(town.beadsDir, "log", "LOCK")
+    // This test process is alive, so its pid holds the lock.
+    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, command: "bd test holder", at: "2025-01-01T00:00:00Z" }))
+    const before = logBytes(town)
+    const error = await expectFailsOnce(sb, ["create", "second"], {
+      exit: Exit.directAccess,
+      code: "RequiresDirectDatabaseAccess",
+      message: `the log is locked by pid ${process.pid} (bd test holder)`
+    }, { env: { BD_LOCK_TIMEOUT_MS: "200" } })
+    expect(error.hint).toContain("lock.timeout_ms")
+    expect(logBytes(town)).toEqual(before)
+    // Reads do not need the lock.
+    expect(await sb.json(["list"])).toHaveLength(1)
+  })
+
+  it("a dead writer's lock is taken over, with a notice on stderr", async () => {
+    const sb = new Sandbox("stale-lock")
+    const town = await sb.town()
+    // pid_max is at most 2^22 on Linux, so this pid cannot be running.
+    const lock = path.join(town.beadsDir, "log", "LOCK")
+    fs.writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 1, command: "bd create", at: "2025-01-01T00:00:00Z" }))
+    const r = await sb.run(["--json", "create", "after a crash"])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`took over a stale writer lock of pid ${2 ** 22 + 1}`)
+    expect(JSON.parse(r.stdout)).toMatchObject({ title: "after a crash" })
+    expect(fs.existsSync(lock)).toBe(false)
+  })
+
+  it("an unfinished write at the end is tolerated by readers and cut by the next writer", async () => {
+    const sb = new Sandbox("torn")
+    const { town } = await withHistory(sb)
+    const segment = path.join(town.beadsDir, "log", "000001.jsonl")
+    fs.appendFileSync(segment, "{\"seq\":6,\"id\":\"torn")
+    const [verify, log] = await Promise.all([sb.ok(["federation", "verify"]), sb.json<Array<Envelope>>(["federation", "log"])])
+    expect(lines(verify.stdout)).toContain("note: 1 line(s) of an unfinished write at the end (cut by the next write)")
+    expect(log).toHaveLength(5)
+    const r = await sb.run(["create", "next"])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toBe(`bd: repaired the log: cut an unfinished write of 19 bytes (1 line(s)) at the end of ${segment}\n`)
+    expect(await sb.json(["federation", "verify"])).toMatchObject({ ok: true, events: 6, unfinishedLines: 0 })
+  })
+
+  it("snapshots (BD_SNAPSHOT_EVERY) are verified against the log and give the same state", async () => {
+    const sb = new Sandbox("snapshot")
+    const town = await sb.town({ mode: "dolt-native" })
+    sb.env = { BD_SNAPSHOT_EVERY: "2" }
+    await sb.ok(["federation", "add-peer", "a", "dolthub://org/a"])
+    await sb.ok(["create", "one"])
+    await sb.ok(["create", "two"])
+    expect(fs.existsSync(path.join(town.beadsDir, "log", "snapshots", "CURRENT"))).toBe(true)
+    const [verify, list, peers] = await Promise.all([
+      sb.ok(["federation", "verify"]),
+      sb.json<Array<{ title: string }>>(["list"]),
+      sb.json<Array<{ name: string }>>(["federation", "list-peers"])
+    ])
+    expect(lines(verify.stdout)[2]).toBe("snapshot: at seq 2, matches the log")
+    expect(list.map((i) => i.title).sort()).toEqual(["one", "two"])
+    expect(peers.map((p) => p.name)).toEqual(["a"])
+    // The same state without snapshots (a full replay of the log).
+    fs.rmSync(path.join(town.beadsDir, "log", "snapshots"), { recursive: true })
+    expect((await sb.json<Array<{ title: string }>>(["list"])).map((i) => i.title).sort()).toEqual(["one", "two"])
   })
 })

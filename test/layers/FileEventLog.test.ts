@@ -449,7 +449,8 @@ describe("FileEventLog: snapshots", () => {
       const names = Array.from({ length: 12 }, (_, i) => `peer${i + 1}`)
       yield* Effect.provide(Effect.forEach(names, addPeer, { discard: true }), layer)
       expect(fs.readFileSync(path.join(snapshotsDir(dir), "CURRENT"), "utf8").trim()).toBe("000000000010")
-      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(["000000000010", "CURRENT"])
+      // The previous snapshot is kept for readers that started on it; older ones are removed.
+      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(["000000000005", "000000000010", "CURRENT"])
       const meta = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "meta.json"), "utf8")) as { seq: number }
       expect(meta.seq).toBe(10)
 
