@@ -348,8 +348,8 @@ export class World {
   }
 
   /** Make towns in parallel. */
-  makeTowns(specs: ReadonlyArray<{ name: string } & TownOptions>): Promise<Array<Town>> {
-    return Promise.all(specs.map((spec) => this.town(spec.name, spec)))
+  makeTowns<const S extends ReadonlyArray<{ readonly name: string } & TownOptions>>(specs: S): Promise<{ -readonly [K in keyof S]: Town }> {
+    return Promise.all(specs.map((spec) => this.town(spec.name, spec))) as Promise<any>
   }
 
   async town(name: string, options: TownOptions = {}): Promise<Town> {
