@@ -310,14 +310,20 @@ const make = (options: FileEventLogOptions): EventLogService => {
   const read: EventLogService["read"] = (readOptions) => {
     const fromSeq = readOptions?.fromSeq ?? 1
     return Stream.suspend(() => {
-      const segments = listSegments(dir)
-      let start = { position: { segment: segments[0] ?? 1, offset: 0 }, seq: 0, hash: GENESIS_HASH }
+      // Reading the recent past (a push publishing what is new) starts at the
+      // snapshot, whose hash anchors the chain check, not at the first segment.
+      const snapshot = fromSeq > 1 ? readSnapshotMeta(dir) : undefined
+      let start = snapshot !== undefined && snapshot.meta.seq < fromSeq
+        ? { position: snapshot.meta.position, seq: snapshot.meta.seq, hash: snapshot.meta.hash }
+        : { position: { segment: listSegments(dir)[0] ?? 1, offset: 0 }, seq: 0, hash: GENESIS_HASH }
+      const segments = listSegments(dir).filter((segment) => segment >= start.position.segment)
       return Stream.fromIterable(segments).pipe(
         Stream.mapEffect((segment) =>
           Effect.try({
             try: () => {
               const out: Array<Envelope> = []
-              const end = scanLog(dir, { ...start, position: { segment, offset: 0 } }, (group) => {
+              const offset = segment === start.position.segment ? start.position.offset : 0
+              const end = scanLog(dir, { ...start, position: { segment, offset } }, (group) => {
                 for (const event of group) if (event.seq >= fromSeq) out.push(event)
               }, { onlySegment: segment })
               start = { position: { segment: segment + 1, offset: 0 }, seq: end.seq, hash: end.hash }

@@ -223,6 +223,8 @@ export class Town {
       })
     })
     this.world.outputs.push(done)
+    const started = Date.now()
+    void done.then(() => this.world.timings.push({ args: args.join(" "), ms: Date.now() - started }), () => {})
     return { child, done }
   }
 
@@ -334,6 +336,7 @@ export class World {
   /** Every bd run of this world, so a test can inspect all output (secrets checks). */
   readonly outputs: Array<Promise<RunResult>> = []
   exports = 0
+  readonly timings: Array<{ args: string; ms: number }> = []
 
   constructor(label: string) {
     this.root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `bd-fed-${label}-`)))
@@ -401,6 +404,15 @@ export class World {
   }
 
   cleanup(): void {
+    if (process.env["FED_STATS"]) {
+      const by = new Map<string, { n: number; ms: number }>()
+      for (const t of this.timings) {
+        const key = t.args.replace(/^--json /, "").split(" ").slice(0, 2).join(" ")
+        const e = by.get(key) ?? { n: 0, ms: 0 }
+        by.set(key, { n: e.n + 1, ms: e.ms + t.ms })
+      }
+      console.log(`${this.root}: ${this.timings.length} runs\n${[...by].map(([k, v]) => `  ${k}: ${v.n} runs, avg ${Math.round(v.ms / v.n)} ms`).join("\n")}`)
+    }
     fs.rmSync(this.root, { recursive: true, force: true })
   }
 }
