@@ -2,7 +2,9 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { ConfigKeys } from "../domain/ConfigKeys.js"
-import { InvalidArgument } from "../domain/Errors.js"
+import { InvalidArgument, StorageError } from "../domain/Errors.js"
+import { townSecretsDir } from "../layers/Credentials.js"
+import { ensureTownKeys } from "../layers/TownKeys.js"
 import { initTarget, initTown } from "../layers/Town.js"
 import { now } from "../services/Session.js"
 import { Globals } from "./Globals.js"
@@ -30,11 +32,16 @@ export const initCommand = Command.make(
       const issuePrefix = yield* validPrefix(prefix)
       const dir = initTarget(globals.cwd, globals.db ?? globals.env["BD_DIR"])
       const result = yield* initTown(dir, { name: Option.getOrUndefined(town), prefix: issuePrefix, now: yield* now })
+      const keys = yield* Effect.try({
+        try: () => ensureTownKeys(townSecretsDir(globals.env, globals.home, result.town.townId), dir),
+        catch: (error) => new StorageError({ path: dir, reason: `cannot create the town's keys: ${(error as Error).message}` })
+      })
       yield* emit(
         () => ({
           beadsDir: dir,
           townId: result.town.townId,
           name: result.town.name,
+          publicKey: keys.publicKey,
           existed: result.existed,
           created: result.created
         }),

@@ -4,6 +4,7 @@ import { Effect, Option, Redacted } from "effect"
 import { CredentialsError } from "../domain/Errors.js"
 import type { Peer } from "../domain/Federation.js"
 import { Federation } from "../services/Federation.js"
+import { checkKey, TrustStore } from "../services/TrustStore.js"
 import { emit, table } from "./Output.js"
 import { inTown } from "./Runtime.js"
 
@@ -33,11 +34,13 @@ export const addPeer = Command.make(
     endpoint: Args.text({ name: "endpoint" }),
     sovereignty: Options.text("sovereignty").pipe(Options.optional, Options.withDescription("T1, T2, T3 or T4")),
     user: Options.text("user").pipe(Options.optional, Options.withDescription("user name for the endpoint")),
-    password: Options.text("password").pipe(Options.optional, Options.withDescription("password (prompted when omitted)"))
+    password: Options.text("password").pipe(Options.optional, Options.withDescription("password (prompted when omitted)")),
+    trustKey: Options.text("trust-key").pipe(Options.optional, Options.withDescription("pin the public key the peer's town signs with"))
   },
-  ({ endpoint, name, password, sovereignty, user }) =>
+  ({ endpoint, name, password, sovereignty, trustKey, user }) =>
     inTown("bd federation add-peer", Effect.gen(function*() {
       const federation = yield* Federation
+      if (Option.isSome(trustKey)) yield* checkKey(trustKey.value)
       const credentials = Option.isSome(user)
         ? { user: user.value, password: yield* passwordFor(name, password) }
         : undefined
@@ -45,6 +48,7 @@ export const addPeer = Command.make(
         return yield* Effect.fail(new CredentialsError({ reason: "--password needs --user" }))
       }
       const peer = yield* federation.addPeer({ name, endpoint, sovereignty: Option.getOrUndefined(sovereignty), credentials })
+      if (Option.isSome(trustKey)) yield* (yield* TrustStore).pin(trustKey.value, peer.name)
       yield* emit(
         () => peerJson(peer, "added"),
         () => `Added peer ${peer.name} (${peer.endpoint})${peer.sovereignty ? `, sovereignty ${peer.sovereignty}` : ""}`

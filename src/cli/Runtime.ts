@@ -13,8 +13,10 @@ import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
 import { layerForMode } from "../layers/modes.js"
 import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
 import { GitRemoteLive } from "../layers/GitRemote.js"
+import { ensureTownKeys } from "../layers/TownKeys.js"
 import { IssuesLive } from "../services/Issues.js"
 import { SyncLive } from "../services/Sync.js"
+import { TrustStoreLive } from "../services/TrustStore.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
 import { notice } from "./Output.js"
@@ -66,7 +68,13 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
     }
     const secretsDir = townSecretsDir(globals.env, globals.home, info.townId)
     const credentials = CredentialsLive(secretsDir)
-    const remote = GitRemoteLive({ beadsDir: info.beadsDir, town: info.townId, env: globals.env, secretsDir })
+    const remote = GitRemoteLive({
+      beadsDir: info.beadsDir,
+      town: info.townId,
+      env: globals.env,
+      secretsDir,
+      keys: () => ensureTownKeys(secretsDir, info.beadsDir)
+    })
     const session = Layer.effect(
       Session,
       Effect.map(
@@ -87,7 +95,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
     const mode = layerForMode({ mode: cfg.syncMode, backend: cfg.storageBackend, beadsDir: info.beadsDir, log: logOptions })
     const services = Layer.provideMerge(mode, base)
     const withIssues = Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)
-    return Layer.provideMerge(SyncLive, Layer.merge(withIssues, remote))
+    return Layer.provideMerge(Layer.merge(SyncLive, TrustStoreLive), Layer.merge(withIssues, remote))
   }))
   const withConfig = Layer.provideMerge(config, town)
   return Layer.provideMerge(perTown, withConfig)

@@ -81,7 +81,17 @@ export const pushCommand = Command.make("push", { peer: peerArg }, ({ peer }) =>
     )
   }))).pipe(Command.withDescription("Publish this town's events and relay the towns it holds, to one peer or all"))
 
-const pullLine = (peer: string, report: { batches: number; events: number; waiting: number; newConflicts: ReadonlyArray<string> }) =>
+const pullLine = (
+  peer: string,
+  report: {
+    batches: number
+    events: number
+    waiting: number
+    newConflicts: ReadonlyArray<string>
+    trusted: ReadonlyArray<{ town: string; key: string; how: string }>
+  }
+) =>
+  report.trusted.map((t) => `${peer}: trusting town ${t.town} with key …${t.key.slice(-16)} (${t.how === "pinned" ? "pinned" : "first use"})\n`).join("") +
   `${peer}: pulled ${report.events} event(s) in ${report.batches} batch(es)${
     report.waiting > 0 ? `; ${report.waiting} batch(es) wait for events of towns not seen yet` : ""
   }${report.newConflicts.length > 0 ? `; ${report.newConflicts.length} new conflict(s)` : ""}`

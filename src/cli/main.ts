@@ -16,6 +16,7 @@ import { printError, renderError } from "./Output.js"
 import { closeCommand, createCommand, listCommand, reopenCommand, showCommand, updateCommand } from "./IssueCommands.js"
 import { exportCommand, importCommand, syncCommand } from "./JsonlCommands.js"
 import { addPeer, listPeers, removePeer } from "./PeerCommands.js"
+import { trustCommand } from "./TrustCommands.js"
 import {
   conflictsCommand,
   pullCommand,
@@ -40,6 +41,7 @@ const federation = Command.make("federation").pipe(
     statusCommand,
     conflictsCommand,
     resolveCommand,
+    trustCommand,
     logCommand,
     replayCommand,
     verifyCommand

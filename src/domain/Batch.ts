@@ -62,10 +62,22 @@ export const batchProblem = (
     if (event.id !== eventId(town, event.townSeq)) return `event id ${String(event.id)} does not match its town and townSeq`
     if (!(event.townSeq > last)) return `event ${event.id} is out of order`
     if (!isShared(event.type)) return `event ${event.id} has the local type ${event.type}, which is never published`
+    const claimed = createdSourceSystem(event)
+    if (claimed !== undefined && claimed !== town) {
+      return `event ${event.id} creates an issue claiming source_system ${claimed}, but it was signed by town ${town}`
+    }
     last = event.townSeq
   }
   if (events[0]!.townSeq !== meta.first || last !== meta.last) return "the first/last townSeq do not match the events"
   return undefined
+}
+
+/** The town an IssueCreated event says created the issue (imports may carry another town's, creations may not). */
+const createdSourceSystem = (event: ForeignEvent): string | undefined => {
+  if (event.type !== "IssueCreated") return undefined
+  const fields = (event.data as { fields?: Record<string, unknown> } | null)?.fields
+  const value = fields?.["source_system"]
+  return typeof value === "string" ? value : undefined
 }
 
 /**

@@ -61,6 +61,9 @@ export const LOCAL_EVENT_TYPES: ReadonlySet<string> = new Set([
   "PullFailed",
   "SyncCompleted",
   "ConflictDetected",
+  "TrustKeyRecorded",
+  "TrustKeyRevoked",
+  "TrustKeyPinned",
   "LogRepaired"
 ])
 

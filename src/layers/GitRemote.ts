@@ -7,7 +7,8 @@
  *   refs/beads/incoming/<peer>/<t>   what the last fetch from <peer> brought
  *
  * A batch commit's tree holds `events.jsonl` (canonical JSON, one event a
- * line) and `meta.json`. Pushing sends every `refs/beads/towns/*` we hold —
+ * line), `meta.json` (which carries the events' hash) and `signature.json`
+ * (the origin town's Ed25519 signature of the canonical meta). Pushing sends every `refs/beads/towns/*` we hold —
  * our own and the ones we relay, as the very objects we fetched — never
  * forced. Fetching force-updates only the incoming namespace; whether a
  * town's branch moved forward is then checked against what we ingested.
@@ -23,6 +24,7 @@ import { canonicalJson } from "../events/Canonical.js"
 import type { ForeignEvent } from "../events/Envelope.js"
 import { type FetchedBatch, type PeerTarget, Remote, type RemoteApi, type TownUpdate } from "../services/Remote.js"
 import { type GitFailure, gitEnvironment, gitReason, type GitResult, runGit } from "./Git.js"
+import { type TownKeys, verifySignature } from "./TownKeys.js"
 
 export interface GitRemoteOptions {
   readonly beadsDir: string
@@ -31,6 +33,8 @@ export interface GitRemoteOptions {
   readonly env: Readonly<Record<string, string | undefined>>
   /** Where the askpass helper lives (the town's secret directory, never `.beads/`). */
   readonly secretsDir: string
+  /** The town's signing keys, made on first need. */
+  readonly keys: () => TownKeys
 }
 
 const OWN_PREFIX = "refs/beads/towns/"
@@ -45,6 +49,17 @@ esac
 `
 
 const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex")
+
+const parseSignature = (text: string): { readonly key: string; readonly sig: string } | undefined => {
+  try {
+    const parsed = JSON.parse(text) as { alg?: unknown; key?: unknown; sig?: unknown }
+    return parsed.alg === "ed25519" && typeof parsed.key === "string" && typeof parsed.sig === "string"
+      ? { key: parsed.key, sig: parsed.sig }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** The URL git is given: the endpoint as the user wrote it (git reads every accepted form). */
 const gitUrl = (peer: PeerTarget): string => peer.endpoint.raw
@@ -204,7 +219,9 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       }
       const commits = yield* commitsBetween(ingested, incoming)
       let previous = ingested === undefined ? undefined : Option.getOrUndefined(yield* metaOf(ingested))
-      const blobs = yield* readBlobs(commits.flatMap((commit) => [`${commit}:meta.json`, `${commit}:events.jsonl`]))
+      const blobs = yield* readBlobs(
+        commits.flatMap((commit) => [`${commit}:meta.json`, `${commit}:events.jsonl`, `${commit}:signature.json`])
+      )
       const batches: Array<FetchedBatch> = []
       for (let i = 0; i < commits.length; i++) {
         const commit = commits[i]!
@@ -213,11 +230,17 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           batches,
           problem: new BatchRefused({ peer: peer.name, town, reason: `batch ${commit.slice(0, 12)}: ${reason}` })
         })
-        const metaText = blobs[2 * i]
-        const eventsText = blobs[2 * i + 1]
+        const metaText = blobs[3 * i]
+        const eventsText = blobs[3 * i + 1]
+        const signatureText = blobs[3 * i + 2]
         if (metaText === undefined || eventsText === undefined) return refuse("the commit lacks meta.json or events.jsonl")
+        if (signatureText === undefined) return refuse("the batch is not signed")
         const meta = parseBatchMeta(metaText)
         if (Either.isLeft(meta)) return refuse(meta.left)
+        const signature = parseSignature(signatureText)
+        if (signature === undefined || !verifySignature(signature.key, canonicalJson(meta.right), signature.sig)) {
+          return refuse("its signature does not verify")
+        }
         if (sha256(eventsText) !== meta.right.eventsHash) return refuse("events.jsonl does not match the hash in meta.json")
         let events: Array<ForeignEvent>
         try {
@@ -227,7 +250,7 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         }
         const problem = batchProblem(town, meta.right, events, previous)
         if (problem !== undefined) return refuse(problem)
-        batches.push({ town, commit, meta: meta.right, events })
+        batches.push({ town, commit, meta: meta.right, events, signer: signature.key })
         previous = meta.right
       }
       return { town, batches, problem: undefined }
@@ -254,9 +277,18 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           publishedAt: at,
           tier
         }
+        const keys = yield* Effect.try({
+          try: options.keys,
+          catch: (error) => new StorageError({ path: options.secretsDir, reason: `cannot read the town's keys: ${(error as Error).message}` })
+        })
+        const signature = { alg: "ed25519", key: keys.publicKey, sig: keys.sign(canonicalJson(meta)) }
         const eventsBlob = (yield* local(["hash-object", "-w", "--stdin"], text)).trim()
         const metaBlob = (yield* local(["hash-object", "-w", "--stdin"], `${JSON.stringify(meta, null, 2)}\n`)).trim()
-        const tree = (yield* local(["mktree"], `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n`)).trim()
+        const signatureBlob = (yield* local(["hash-object", "-w", "--stdin"], `${JSON.stringify(signature, null, 2)}\n`)).trim()
+        const tree = (yield* local(
+          ["mktree"],
+          `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n100644 blob ${signatureBlob}\tsignature.json\n`
+        )).trim()
         const message = `beads: batch ${meta.batch} of town ${options.town}, events ${meta.first}..${meta.last}`
         const commit = (yield* local(["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message])).trim()
         yield* local(["update-ref", ownRef, commit, parent ?? ZERO])

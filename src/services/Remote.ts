@@ -21,6 +21,8 @@ export interface FetchedBatch {
   readonly commit: string
   readonly meta: BatchMeta
   readonly events: ReadonlyArray<ForeignEvent>
+  /** The public key whose valid signature the batch carries (whether to trust it is the trust store's call). */
+  readonly signer: string
 }
 
 /** What a peer's endpoint has of one town beyond what this town ingested. */

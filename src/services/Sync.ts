@@ -9,7 +9,7 @@ import { missingDependency } from "../domain/Batch.js"
 import { type Choice, decideResolve, findConflict, type OpenConflict, openConflicts } from "../domain/Conflicts.js"
 import { type Endpoint, endpointEngine, parseEndpoint } from "../domain/Endpoint.js"
 import {
-  type BatchRefused,
+  BatchRefused,
   ConflictNotFound,
   DoltBackendRequired,
   type IntegrityError,
@@ -23,6 +23,7 @@ import {
 import { listPeers, type Peer } from "../domain/Federation.js"
 import type { ConflictStrategy } from "../domain/Settings.js"
 import type { SyncState } from "../domain/SyncState.js"
+import { evolveTrust, judgeKey, recordKey } from "../domain/Trust.js"
 import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { Credentials } from "../layers/Credentials.js"
@@ -50,6 +51,8 @@ export interface PullReport {
   readonly newConflicts: ReadonlyArray<string>
   /** Towns whose branch at the peer could not be ingested, and why. */
   readonly refused: ReadonlyArray<{ readonly town: string; readonly reason: string }>
+  /** Keys recorded for towns seen for the first time (trust on first use, or pinned). */
+  readonly trusted: ReadonlyArray<{ readonly town: string; readonly key: string; readonly how: string }>
 }
 
 export interface PushResult {
@@ -167,28 +170,50 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
         return { peer: peer.name, published: published.published, ...report }
       }).pipe(Effect.tapError((error) => Effect.ignore(record("PushFailed", { peer: peer.name, message: messageOf(error) }))))
 
-    /** Ingest what is ready, batch by batch in causal order, each batch whole or not at all. */
+    /**
+     * Ingest what is ready, batch by batch in causal order, each batch whole
+     * or not at all. A batch is ready when its signer is trusted for its town
+     * (a first key is recorded, in the same write) and every event it had
+     * seen is here.
+     */
     const ingest = (peer: PeerTarget, updates: ReadonlyArray<TownUpdate>) =>
       Effect.gen(function*() {
         const queues = new Map<string, Array<FetchedBatch>>(updates.map((u) => [u.town, [...u.batches]]))
-        const before = yield* log.load(["issues"])
+        const refusals: Array<BatchRefused> = []
+        const before = yield* log.load(["issues", "trust"])
         const conflictsBefore = before.state.issues.conflicts
+        let trust = before.state.trust
+        const { actor, at } = yield* meta
         let batches = 0
         let events = 0
+        const trusted: Array<{ readonly town: string; readonly key: string; readonly how: string }> = []
         for (;;) {
           const loaded = yield* log.load(["clock"])
           const known: Record<string, number> = { ...loaded.state.clock.seen }
           const ready: Array<FetchedBatch> = []
           const foreign: Array<ForeignEvent> = []
-          // One round: every town's next batches whose dependencies are met, in order.
+          const recorded: Array<NewEvent> = []
+          // One round: every town's next batches whose signer and dependencies are good, in order.
           let progress = true
           while (progress) {
             progress = false
-            for (const queue of queues.values()) {
+            for (const [origin, queue] of queues) {
               const batch = queue[0]
               if (batch === undefined) continue
+              const judged = judgeKey(trust, origin, batch.signer)
+              if (judged._tag === "Refused") {
+                refusals.push(new BatchRefused({ peer: peer.name, town: origin, reason: judged.reason }))
+                queues.set(origin, [])
+                continue
+              }
               const missing = batch.events.find((e) => (known[e.town] ?? 0) < e.townSeq && missingDependency(e, known, town) !== undefined)
               if (missing !== undefined) continue
+              if (judged._tag === "Record") {
+                const event = recordKey(origin, batch.signer, judged.how, { at, actor })
+                recorded.push(event)
+                trust = evolveTrust(trust, { ...event, seq: 0, id: "", town, townSeq: 0, lamport: 0, seen: {}, prev: "", hash: "" })
+                trusted.push({ town: origin, key: batch.signer, how: judged.how })
+              }
               for (const event of batch.events) {
                 if ((known[event.town] ?? 0) >= event.townSeq) continue
                 foreign.push(event)
@@ -204,7 +229,7 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
             // Under the lock: drop what another process ingested meanwhile.
             const have = state.clock.seen
             const fresh = foreign.filter((event) => (have[event.town] ?? 0) < event.townSeq)
-            return Either.right({ events: [], foreign: fresh, result: fresh.length })
+            return Either.right({ events: recorded, foreign: fresh, result: fresh.length })
           })
           for (const batch of ready) yield* remote.markIngested(batch)
           batches += ready.length
@@ -214,7 +239,7 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
         const newConflicts = Array.from(HashSet.values(HashSet.difference(after.state.issues.conflicts, conflictsBefore))).sort()
         if (newConflicts.length > 0) yield* record("ConflictDetected", { peer: peer.name, conflicts: newConflicts })
         const waiting = Array.from(queues.values()).reduce((n, queue) => n + queue.length, 0)
-        return { batches, events, waiting, newConflicts }
+        return { batches, events, waiting, newConflicts, refusals, trusted }
       })
 
     const pullOne = (peer: Peer): Effect.Effect<PullReport, PeerFailure> =>
@@ -223,12 +248,13 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
         yield* record("PullStarted", { peer: peer.name })
         yield* remote.fetch(peerTarget)
         const updates = yield* remote.incoming(peerTarget)
-        const result = yield* ingest(peerTarget, updates)
-        const refused = updates.flatMap((u) => (u.problem === undefined ? [] : [{ town: u.town, reason: u.problem.message }]))
+        const { refusals, trusted, ...result } = yield* ingest(peerTarget, updates)
+        const problems = [...updates.flatMap((u) => (u.problem === undefined ? [] : [u.problem])), ...refusals]
+        const refused = problems.map((problem) => ({ town: "town" in problem ? problem.town : "", reason: problem.message }))
         yield* record("PullCompleted", { peer: peer.name, batches: result.batches, events: result.events, refused })
-        const problem = updates.find((u) => u.problem !== undefined)?.problem
+        const problem = problems[0]
         if (problem !== undefined) return yield* Effect.fail(problem)
-        return { peer: peer.name, ...result, refused }
+        return { peer: peer.name, ...result, refused, trusted }
       }).pipe(Effect.tapError((error) => Effect.ignore(record("PullFailed", { peer: peer.name, message: messageOf(error) }))))
 
     const resolveAll = (strategy: ConflictStrategy) =>

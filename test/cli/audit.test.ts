@@ -2,7 +2,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Exit, expectFails, expectFailsOnce, lines, logBytes, Sandbox, setupCli, type Town } from "./support.js"
+import { Exit, expectFails, expectFailsOnce, expectUserError, lines, logBytes, Sandbox, setupCli, type Town, treeBytes } from "./support.js"
 
 setupCli()
 
@@ -159,11 +159,10 @@ describe.concurrent("bd federation replay", () => {
       sb.json(["federation", "replay", "--until", events[3]!.id]),
       sb.ok(["federation", "replay", "--until", events[0]!.id])
     ])
+    expect({ seq: second.seq, peers: names(second) }).toEqual({ seq: 2, peers: ["a", "b"] })
+    expect(second).toMatchObject({ hash: events[1]!.hash, at: events[1]!.at })
+    expect({ seq: fourth.seq, peers: names(fourth) }).toEqual({ seq: 4, peers: ["b", "c"] })
     expect(lines(text.stdout)).toEqual([`State after seq 1 (${events[0]!.at}):`, "  peers (1):", "    a  dolthub://org/a"])
-    expect(second).toMatchObject({ seq: 2, hash: events[1]!.hash, at: events[1]!.at })
-    expect(names(second)).toEqual(["a", "b"])
-    expect(fourth).toMatchObject({ seq: 4, hash: events[3]!.hash })
-    expect(names(fourth)).toEqual(["b", "c"])
   })
 
   it("a bad --until exits 4; a missing one is a usage error", async () => {
@@ -313,10 +312,35 @@ describe.concurrent("--readonly and BD_READONLY", () => {
   })
 })
 
+describe.concurrent("--readonly beyond the log", () => {
+  it("also refuses the writes of init, config set/unset and export (\"refuse every write\")", async () => {
+    const sb = new Sandbox("readonly-files")
+    const town = await sb.town()
+    const before = { beads: treeBytes(town.beadsDir), work: fs.readdirSync(sb.cwd) }
+    const fresh = path.join(sb.root, "fresh")
+    fs.mkdirSync(fresh)
+    const runs = await Promise.all([
+      sb.run(["--readonly", "config", "set", "sync.mode", "realtime"]),
+      sb.run(["config", "unset", "sync.mode"], { env: { BD_READONLY: "1" } }),
+      sb.run(["--readonly", "export"]),
+      sb.run(["--readonly", "export", "-o", "out.jsonl"]),
+      sb.run(["--readonly", "init"], { cwd: fresh })
+    ])
+    for (const r of runs) {
+      expectUserError(r, { exit: Exit.directAccess, json: false, message: "requires direct database access" })
+    }
+    expect(treeBytes(town.beadsDir)).toEqual(before.beads)
+    expect(fs.readdirSync(sb.cwd)).toEqual(before.work)
+    expect(fs.readdirSync(fresh)).toEqual([])
+  })
+})
+
 describe.concurrent("the log under concurrent and interrupted writers", () => {
   it("concurrent writers are serialised: every command lands, the chain stays intact", async () => {
     const sb = new Sandbox("concurrent")
     await sb.town({ mode: "dolt-native" })
+    // Generous, so that a loaded machine makes writers wait rather than give up.
+    sb.env = { BD_LOCK_TIMEOUT_MS: "60000" }
     const results = await Promise.all([
       ...Array.from({ length: 5 }, (_, i) => sb.run(["--json", "create", `parallel ${i}`])),
       sb.run(["federation", "add-peer", "staging", "dolthub://myorg/staging-beads"])

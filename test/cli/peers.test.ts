@@ -1,10 +1,53 @@
 /** `bd federation add-peer | remove-peer | list-peers`: modes, backends, validation and credentials. */
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Exit, expectFails, expectFailsOnce, filesUnder, lines, logBytes, Sandbox, setupCli } from "./support.js"
+import { BIN, Exit, expectFails, expectFailsOnce, filesUnder, lines, logBytes, Sandbox, setupCli } from "./support.js"
 
 setupCli()
+
+const HAS_SCRIPT = (() => {
+  try {
+    execFileSync("script", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+const shellQuote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`
+
+/**
+ * Run bd on a pseudo-terminal (util-linux `script`), typing `keys` once the
+ * password prompt is shown. Returns the exit code and everything the terminal showed.
+ */
+const onTerminal = (sb: Sandbox, args: ReadonlyArray<string>, keys: string): Promise<{ code: number; output: string }> =>
+  new Promise((resolve, reject) => {
+    const command = [process.execPath, BIN, ...args].map(shellQuote).join(" ")
+    const env: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", TERM: "xterm" }
+    for (const [key, value] of Object.entries(sb.baseEnv())) if (value !== undefined) env[key] = value
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: sb.cwd, env, stdio: ["pipe", "pipe", "pipe"] })
+    let output = ""
+    let typed = false
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      if (!typed && output.includes("Password for peer")) {
+        typed = true
+        setTimeout(() => child.stdin.write(keys), 200)
+      }
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.stdin.on("error", () => {})
+    child.on("error", reject)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      // Drop terminal control sequences, keep the text.
+      resolve({ code: code ?? -1, output: output.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "") })
+    })
+  })
 
 const SEED_PEERS: ReadonlyArray<readonly [string, string]> = [
   ["staging", "dolthub://myorg/staging-beads"],
@@ -310,6 +353,16 @@ describe.concurrent("peer credentials", () => {
     }
   })
 
+  it("a relative XDG_CONFIG_HOME is ignored (as the XDG spec and the config layer do): nothing lands in the working tree", async () => {
+    const sb = new Sandbox("creds-relxdg")
+    const town = await sb.town({ mode: "dolt-native" })
+    const env = { XDG_CONFIG_HOME: "relative-xdg" }
+    await sb.ok(["federation", "add-peer", "p", "https://h.example.com/x", "--user", "u", "--password", "secret123"], { env })
+    // Neither the sealed credentials nor their key may end up inside the project, where they could be committed.
+    expect(fs.existsSync(sb.path("relative-xdg"))).toBe(false)
+    expect(filesUnder(path.join(sb.home, ".config", "bd", "towns", town.townId)).length).toBeGreaterThan(0)
+  })
+
   it("--user without --password and no terminal exits 15 and appends nothing", async () => {
     const sb = new Sandbox("creds-nopass")
     const town = await sb.town({ mode: "dolt-native" })
@@ -330,6 +383,25 @@ describe.concurrent("peer credentials", () => {
     expect(logBytes(town)).toEqual(before)
     expect(fs.existsSync(path.join(sb.xdg, "bd", "towns"))).toBe(false)
     expect((await sb.json(["federation", "list-peers"])).map((p: { name: string }) => p.name)).toEqual(["first"])
+  })
+
+  it.skipIf(!HAS_SCRIPT)("on a terminal the password is prompted for, masked; Ctrl-C gives up with exit 15", async () => {
+    const sb = new Sandbox("creds-tty")
+    const town = await sb.town({ mode: "dolt-native" })
+    const entered = await onTerminal(sb, ["federation", "add-peer", "p", "https://h.example.com/x", "--user", "u"], "typed-secret-77\r")
+    expect(entered.code, entered.output).toBe(0)
+    expect(entered.output).toContain("Password for peer p")
+    expect(entered.output).toContain("Added peer p (https://h.example.com/x)")
+    expect(entered.output).not.toContain("typed-secret-77")
+    expect((await sb.json(["federation", "list-peers"]))[0]).toMatchObject({ name: "p", credentials: true })
+    for (const file of filesUnder(sb.root)) expect(fs.readFileSync(file).includes("typed-secret-77"), file).toBe(false)
+
+    const before = logBytes(town)
+    const interrupted = await onTerminal(sb, ["federation", "add-peer", "q", "https://h.example.com/y", "--user", "u"], "\u0003")
+    expect(interrupted.code, interrupted.output).toBe(Exit.credentials)
+    expect(interrupted.output).toContain("Error: credentials: no password was entered")
+    expect(interrupted.output).not.toMatch(/^\s+at /m)
+    expect(logBytes(town)).toEqual(before)
   })
 
   it("a refused add leaves no credentials behind", async () => {

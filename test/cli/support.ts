@@ -94,7 +94,35 @@ const merge = (base: Env, extra: Env | undefined): Record<string, string> => {
 /** Spawn the real binary; never throws for a non-zero exit. */
 let spawned = 0
 
-export const bd = (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> =>
+/** At most this many bd processes at once per test file: enough to keep two cores busy, few enough to stay predictable. */
+const MAX_PARALLEL = 4
+let running = 0
+const waiting: Array<() => void> = []
+
+const slot = async (): Promise<void> => {
+  if (running < MAX_PARALLEL) {
+    running++
+    return
+  }
+  await new Promise<void>((resolve) => waiting.push(resolve))
+}
+
+const release = (): void => {
+  const next = waiting.shift()
+  if (next === undefined) running--
+  else next()
+}
+
+export const bd = async (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> => {
+  await slot()
+  try {
+    return await spawnBd(args, options)
+  } finally {
+    release()
+  }
+}
+
+const spawnBd = (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> =>
   new Promise((resolve, reject) => {
     spawned++
     const child = spawn(process.execPath, [BIN, ...args], {

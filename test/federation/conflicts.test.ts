@@ -52,7 +52,7 @@ const conflictingTitles = async (label: string, names: ReadonlyArray<string>) =>
 
 const titleOf = async (town: Town, id: string): Promise<string> => (await town.show(id))["title"] as string
 
-describe("conflicts", () => {
+describe.concurrent("conflicts", () => {
   it("the same title edited offline in two towns: both report it; sync --strategy ours makes that town's value win everywhere", async () => {
     const { a, b, id } = await conflictingTitles("ours", ["oursA", "oursB"])
 

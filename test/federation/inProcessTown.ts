@@ -51,8 +51,14 @@ export interface GitEndpoint {
   readonly url: string
 }
 
+/**
+ * Worlds live in memory (/dev/shm) where there is one: what is tested here is
+ * convergence, not durability, and fsync on a disk would set the pace.
+ */
+const worldsDir = (): string => process.env["BD_TEST_WORLDS"] ?? (fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir())
+
 export const makeWorld = (seed: string, label = "bd-convergence-"): World => ({
-  root: fs.mkdtempSync(path.join(os.tmpdir(), label)),
+  root: fs.mkdtempSync(path.join(worldsDir(), label)),
   seed,
   clock: { now: Date.UTC(2025, 0, 1) }
 })

@@ -456,19 +456,34 @@ export const forgeBatch = (
   return git(repo, ["commit-tree", tree, ...(useParent === undefined ? [] : ["-p", useParent]), "-m", "forged batch"])
 }
 
-/** JSONL of `n` beads issues with the given prefix, for `bd import`. */
-export const generatedIssues = (prefix: string, n: number): string =>
+/**
+ * JSONL of `n` beads issues with the given prefix, for `bd import`;
+ * `revision` > 0 makes a newer version of the first `n` (new title, later updated_at).
+ */
+export const generatedIssues = (prefix: string, n: number, revision = 0): string =>
   Array.from({ length: n }, (_, i) =>
     JSON.stringify({
       id: `${prefix}-gen${String(i).padStart(4, "0")}`,
-      title: `generated ${prefix} ${i}`,
-      description: `item ${i} of ${n} from ${prefix}`,
+      title: revision === 0 ? `generated ${prefix} ${i}` : `generated ${prefix} ${i}, revision ${revision}`,
+      description: `item ${i} from ${prefix}`,
       status: i % 7 === 0 ? "closed" : "open",
       priority: i % 5,
       issue_type: "task",
       created_at: "2026-01-02T03:04:05Z",
-      updated_at: "2026-01-02T03:04:05Z"
+      updated_at: `2026-01-${String(2 + revision).padStart(2, "0")}T03:04:05Z`
     })).join("\n") + "\n"
+
+/** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
+export const prng = (seed: number) => {
+  let a = seed >>> 0
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
 
 /** Command lines of every process that mentions `text` (polled from /proc). */
 export const processesMentioning = (text: string): Array<string> => {
