@@ -12,6 +12,7 @@ const peerJson = (peer: Peer, status?: string) => ({
   name: peer.name,
   endpoint: peer.endpoint,
   ...(peer.sovereignty === undefined ? {} : { sovereignty: peer.sovereignty }),
+  ...(peer.organization === undefined ? {} : { organization: peer.organization }),
   ...(status === undefined ? { credentials: peer.hasCredentials, addedAt: peer.addedAt, addedBy: peer.addedBy } : { status })
 })
 
@@ -35,9 +36,10 @@ export const addPeer = Command.make(
     sovereignty: Options.text("sovereignty").pipe(Options.optional, Options.withDescription("T1, T2, T3 or T4")),
     user: Options.text("user").pipe(Options.optional, Options.withDescription("user name for the endpoint")),
     password: Options.text("password").pipe(Options.optional, Options.withDescription("password (prompted when omitted)")),
+    organization: Options.text("organization").pipe(Options.optional, Options.withDescription("the peer's organization (for tier T2)")),
     trustKey: Options.text("trust-key").pipe(Options.optional, Options.withDescription("pin the public key the peer's town signs with"))
   },
-  ({ endpoint, name, password, sovereignty, trustKey, user }) =>
+  ({ endpoint, name, organization, password, sovereignty, trustKey, user }) =>
     inTown("bd federation add-peer", Effect.gen(function*() {
       const federation = yield* Federation
       if (Option.isSome(trustKey)) yield* checkKey(trustKey.value)
@@ -47,7 +49,13 @@ export const addPeer = Command.make(
       if (credentials === undefined && Option.isSome(password)) {
         return yield* Effect.fail(new CredentialsError({ reason: "--password needs --user" }))
       }
-      const peer = yield* federation.addPeer({ name, endpoint, sovereignty: Option.getOrUndefined(sovereignty), credentials })
+      const peer = yield* federation.addPeer({
+        name,
+        endpoint,
+        sovereignty: Option.getOrUndefined(sovereignty),
+        organization: Option.getOrUndefined(organization),
+        credentials
+      })
       if (Option.isSome(trustKey)) yield* (yield* TrustStore).pin(trustKey.value, peer.name)
       yield* emit(
         () => peerJson(peer, "added"),

@@ -10,6 +10,7 @@ import { resolveActor } from "../domain/Actor.js"
 import { Config, ConfigLive } from "../layers/Config.js"
 import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
 import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
+import { doltTarget } from "../layers/DoltSql.js"
 import { layerForMode } from "../layers/modes.js"
 import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
 import { GitRemoteLive } from "../layers/GitRemote.js"
@@ -92,10 +93,23 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       )
     )
     const base = Layer.merge(credentials, session)
-    const mode = layerForMode({ mode: cfg.syncMode, backend: cfg.storageBackend, beadsDir: info.beadsDir, log: logOptions })
+    const mode = layerForMode({
+      mode: cfg.syncMode,
+      backend: cfg.storageBackend,
+      beadsDir: info.beadsDir,
+      log: logOptions,
+      dolt: doltTarget(cfg)
+    })
     const services = Layer.provideMerge(mode, base)
     const withIssues = Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)
-    return Layer.provideMerge(Layer.merge(SyncLive, TrustStoreLive), Layer.merge(withIssues, remote))
+    const sync = SyncLive({
+      defaultTier: cfg.sovereignty,
+      organization: cfg.organization,
+      excludeTypes: cfg.excludeTypes,
+      extraIdentifiers: cfg.identifierFields,
+      pseudonym: () => ensureTownKeys(secretsDir, info.beadsDir).pseudonym
+    })
+    return Layer.provideMerge(Layer.merge(sync, TrustStoreLive), Layer.merge(withIssues, remote))
   }))
   const withConfig = Layer.provideMerge(config, town)
   return Layer.provideMerge(perTown, withConfig)

@@ -10,6 +10,7 @@ import * as os from "node:os"
 import { ExitCode } from "../domain/Errors.js"
 import { logCommand, replayCommand, verifyCommand } from "./AuditCommands.js"
 import { configCommand } from "./ConfigCommands.js"
+import { doltCommand, withProjectionLag } from "./DoltCommands.js"
 import { Globals, splitGlobalFlags } from "./Globals.js"
 import { initCommand } from "./InitCommand.js"
 import { printError, renderError } from "./Output.js"
@@ -38,7 +39,7 @@ const federation = Command.make("federation").pipe(
     pushCommand,
     pullCommand,
     federationSync,
-    statusCommand,
+    withProjectionLag(statusCommand),
     conflictsCommand,
     resolveCommand,
     trustCommand,
@@ -69,7 +70,8 @@ const bd = Command.make("bd", {
     importCommand,
     syncCommand,
     configCommand,
-    federation
+    federation,
+    doltCommand
   ])
 )
 

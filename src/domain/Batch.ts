@@ -23,6 +23,8 @@ export interface BatchMeta {
   readonly publishedAt: string
   /** The sovereignty tier the batch was published under. */
   readonly tier: string
+  /** The origin town's organization, when it has one (relays of T2 batches follow it). */
+  readonly organization?: string
 }
 
 /** The origin part of an envelope, as published: no local seq or chain. */

@@ -142,6 +142,8 @@ export const ConfigKeys = named({
   "federation.organization": optional(nonEmpty),
   "federation.town": optional(nonEmpty),
   "federation.exclude_types": optional(issueTypeList, { parseItems: issueTypes }),
+  // Fields that name people beyond the built-in ones (assignee, owner, created_by, deleted_by).
+  "federation.identifier_fields": optional(issueTypeList, { parseItems: issueTypes }),
   "issue_prefix": withDefault(issuePrefix, "bd"),
   "dolt.url": optional(doltUrl),
   "dolt.password": optional(anyString, { secret: true }),

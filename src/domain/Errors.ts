@@ -299,3 +299,15 @@ export class PeersFailed extends Schema.TaggedError<PeersFailed>()("PeersFailed"
     return this.code
   }
 }
+
+export class SovereigntyViolation extends Schema.TaggedError<SovereigntyViolation>()("SovereigntyViolation", {
+  peer: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `sovereignty: nothing was published to peer ${this.peer}: ${this.reason}`
+  }
+  readonly hint =
+    "T2 data goes only to peers of the same organization: set federation.organization, and give the peer's with add-peer --organization (or choose another tier)"
+  readonly exitCode = ExitCode.sovereignty
+}

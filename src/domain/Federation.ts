@@ -18,6 +18,8 @@ export interface AddPeer extends CommandMeta {
   readonly name: string
   readonly endpoint: string
   readonly sovereignty: SovereigntyTier | undefined
+  /** The peer's organization, for tier T2. */
+  readonly organization?: string | undefined
   /** Whether credentials were stored for this peer (the credentials themselves never enter the log). */
   readonly hasCredentials: boolean
 }
@@ -33,6 +35,7 @@ export interface Peer {
   readonly name: string
   readonly endpoint: string
   readonly sovereignty?: SovereigntyTier
+  readonly organization?: string
   readonly hasCredentials: boolean
   readonly addedAt: string
   readonly addedBy: string
@@ -68,6 +71,7 @@ const decideAny = (
             name: command.name,
             endpoint: command.endpoint,
             ...(command.sovereignty === undefined ? {} : { sovereignty: command.sovereignty }),
+            ...(command.organization === undefined ? {} : { organization: command.organization }),
             hasCredentials: command.hasCredentials
           }
         }])
@@ -82,6 +86,7 @@ interface PeerAddedData {
   readonly name: string
   readonly endpoint: string
   readonly sovereignty?: SovereigntyTier
+  readonly organization?: string
   readonly hasCredentials?: boolean
 }
 
@@ -93,6 +98,7 @@ export const evolve = (state: PeersState, event: Envelope): PeersState => {
         name: data.name,
         endpoint: data.endpoint,
         ...(data.sovereignty === undefined ? {} : { sovereignty: data.sovereignty }),
+        ...(data.organization === undefined ? {} : { organization: data.organization }),
         hasCredentials: data.hasCredentials === true,
         addedAt: event.at,
         addedBy: event.actor

@@ -17,13 +17,13 @@ export interface PeerSyncInfo {
 
 export interface SyncState {
   readonly peers: Readonly<Record<string, PeerSyncInfo>>
-  /** Local seq up to which this town's shared events are in its own branch. */
-  readonly publishedSeq: number
+  /** Per sovereignty tier: the local seq up to which this town's shared events are in its branch of that tier. */
+  readonly published: Readonly<Record<string, number>>
   /** Shared events held, per origin town. */
   readonly shared: Readonly<Record<string, number>>
 }
 
-export const initialSync: SyncState = { peers: {}, publishedSeq: 0, shared: {} }
+export const initialSync: SyncState = { peers: {}, published: {}, shared: {} }
 
 const withPeer = (state: SyncState, peer: string, change: (info: PeerSyncInfo) => PeerSyncInfo): SyncState => ({
   ...state,
@@ -34,13 +34,15 @@ export const evolveSync = (state: SyncState, event: Envelope): SyncState => {
   if (isShared(event.type)) {
     return { ...state, shared: { ...state.shared, [event.town]: (state.shared[event.town] ?? 0) + 1 } }
   }
-  const data = (event.data ?? {}) as { peer?: string; publishedSeq?: number; message?: string }
+  const data = (event.data ?? {}) as { peer?: string; publishedSeq?: number; tier?: string; message?: string }
   const peer = data.peer
   if (typeof peer !== "string") return state
   switch (event.type) {
     case "PushCompleted": {
       const next = withPeer(state, peer, (info) => ({ ...info, lastPushAt: event.at }))
-      return { ...next, publishedSeq: Math.max(next.publishedSeq, data.publishedSeq ?? 0) }
+      const tier = data.tier ?? "T1"
+      const seq = Math.max(next.published[tier] ?? 0, data.publishedSeq ?? 0)
+      return { ...next, published: { ...next.published, [tier]: seq } }
     }
     case "PullCompleted":
       return withPeer(state, peer, (info) => ({ ...info, lastPullAt: event.at }))

@@ -50,6 +50,7 @@ export interface ConfigService {
   readonly organization: string | undefined
   readonly townName: string | undefined
   readonly excludeTypes: ReadonlyArray<string>
+  readonly identifierFields: ReadonlyArray<string>
   readonly issuePrefix: string
   readonly doltUrl: string | undefined
   readonly doltPassword: string | undefined
@@ -222,6 +223,7 @@ const makeService = (resolved: ReadonlyMap<string, Resolved>, projectFile: strin
     organization: typed("federation.organization"),
     townName: typed("federation.town"),
     excludeTypes: typed("federation.exclude_types") ?? [],
+    identifierFields: typed("federation.identifier_fields") ?? [],
     issuePrefix: defaulted("issue_prefix", ConfigKeys["issue_prefix"].defaultValue),
     doltUrl: typed("dolt.url"),
     doltPassword: typed("dolt.password"),

@@ -35,8 +35,14 @@ export class DoltSchemaTooNew extends Schema.TaggedError<DoltSchemaTooNew>()("Do
   readonly exitCode = ExitCode.config
 }
 
+/** Column names are quoted wherever they appear (`at`, `type`, `fields` are keywords on some server). */
+const quoteColumn = (line: string): string =>
+  /^\s*(PRIMARY|UNIQUE|KEY)\b/.test(line)
+    ? line.replace(/\(([^)]*)\)/, (_, names: string) => `(${names.split(",").map((n) => `\`${n.trim()}\``).join(", ")})`)
+    : line.replace(/^(\s*)(\w+)/, "$1`$2`")
+
 const table = (collation: string) => (name: string, body: string) =>
-  `CREATE TABLE IF NOT EXISTS ${name} (\n${body}\n) DEFAULT CHARSET = utf8mb4 COLLATE = ${collation}`
+  `CREATE TABLE IF NOT EXISTS ${name} (\n${body.split("\n").map(quoteColumn).join("\n")}\n) DEFAULT CHARSET = utf8mb4 COLLATE = ${collation}`
 
 /** Version 1: every table of the read model. */
 const version1 = (collation: string): ReadonlyArray<string> => {

@@ -66,7 +66,7 @@ const gitUrl = (peer: PeerTarget): string => peer.endpoint.raw
 
 const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecutor): RemoteApi => {
   const shadow = path.join(options.beadsDir, "federation", "remote.git")
-  const ownRef = `${OWN_PREFIX}${options.town}`
+  const ownRef = (tier: string) => `refs/beads/own/${tier}`
   const baseEnv = gitEnvironment(options.env, {
     GIT_AUTHOR_NAME: "bd",
     GIT_AUTHOR_EMAIL: `bd@${options.town}`,
@@ -211,6 +211,14 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       if (ingested === incoming) return none(undefined)
       if (ingested !== undefined && !(yield* isAncestor(ingested, incoming))) {
         if (yield* isAncestor(incoming, ingested)) return none(undefined)
+        const [held, offered] = [yield* metaOf(ingested), yield* metaOf(incoming)]
+        if (Option.isSome(held) && Option.isSome(offered) && held.value.tier !== offered.value.tier) {
+          // Another tier's version of the same town: we keep the version we hold.
+          return {
+            ...none(undefined),
+            note: `peer ${peer.name} has town ${town} at tier ${offered.value.tier}; this town keeps the tier ${held.value.tier} version it holds`
+          }
+        }
         return none(new IntegrityError({
           file: `${peer.endpoint.raw} ${OWN_PREFIX}${town}`,
           line: 0,
@@ -257,14 +265,16 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
     })
 
   return {
-    ownTip: Effect.zipRight(ensureShadow, tipOf(ownRef)),
+    ownTip: (tier) => Effect.zipRight(ensureShadow, tipOf(ownRef(tier))),
 
-    publish: (events, at, tier) =>
+    publish: (events, at, tier, organization) =>
       Effect.gen(function*() {
         yield* ensureShadow
-        const parent = (yield* refs(ownRef)).get("")
+        const parent = (yield* refs(ownRef(tier))).get("")
         const previous = parent === undefined ? undefined : Option.getOrUndefined(yield* metaOf(parent))
         const text = events.map((event) => canonicalJson(publishedEvent(event))).join("\n") + "\n"
+        // At T4 even the publication time is cut to the day, in the meta and the commit alike.
+        const publishedAt = tier === "T4" ? `${at.slice(0, 10)}T00:00:00Z` : at
         const meta: BatchMeta = {
           version: BATCH_VERSION,
           town: options.town,
@@ -274,8 +284,9 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           count: events.length,
           total: (previous?.total ?? 0) + events.length,
           eventsHash: sha256(text),
-          publishedAt: at,
-          tier
+          publishedAt,
+          tier,
+          ...(organization === undefined ? {} : { organization })
         }
         const keys = yield* Effect.try({
           try: options.keys,
@@ -290,8 +301,19 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n100644 blob ${signatureBlob}\tsignature.json\n`
         )).trim()
         const message = `beads: batch ${meta.batch} of town ${options.town}, events ${meta.first}..${meta.last}`
-        const commit = (yield* local(["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message])).trim()
-        yield* local(["update-ref", ownRef, commit, parent ?? ZERO])
+        const commit = (yield* Effect.flatMap(
+          Effect.mapError(
+            git(["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message], {
+              env: { GIT_AUTHOR_DATE: publishedAt, GIT_COMMITTER_DATE: publishedAt }
+            }),
+            storage("git commit-tree")
+          ),
+          (result) =>
+            result.code === 0
+              ? Effect.succeed(result.stdout)
+              : Effect.fail(new StorageError({ path: shadow, reason: `git commit-tree: ${gitReason(result.stderr)}` }))
+        )).trim()
+        yield* local(["update-ref", ownRef(tier), commit, parent ?? ZERO])
         return meta
       }),
 
@@ -311,11 +333,11 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         const updates: Array<TownUpdate> = []
         for (const [town, sha] of arrived) {
           if (town === options.town) {
-            const own = ingested.get(town)
+            const own = (yield* refs(ownRef(peer.tier))).get("")
             // Our own branch, as the endpoint has it, must be a part of ours.
             if (own === undefined) {
               // The shadow repository was lost: our branch is what the endpoint holds.
-              yield* local(["update-ref", ownRef, sha, ZERO])
+              yield* local(["update-ref", ownRef(peer.tier), sha, ZERO])
             } else if (own !== sha && !(yield* isAncestor(sha, own))) {
               updates.push({
                 town,
@@ -342,14 +364,22 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         yield* local(["update-ref", ref, batch.commit, current ?? ZERO])
       }),
 
-    push: (peer) =>
+    push: (peer, relay) =>
       Effect.gen(function*() {
         yield* ensureShadow
         yield* ensureFileEndpoint(peer)
-        const held = yield* Effect.mapError(refs(OWN_PREFIX), (error) =>
-          new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
-        if (held.size === 0) return { updated: [], peerAhead: [] }
-        const result = yield* network(peer, ["push", "--porcelain", gitUrl(peer), `${OWN_PREFIX}*:${OWN_PREFIX}*`])
+        const asUnreachable = (error: StorageError) =>
+          new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason })
+        const own = (yield* Effect.mapError(refs(ownRef(peer.tier)), asUnreachable)).get("")
+        const held = yield* Effect.mapError(refs(OWN_PREFIX), asUnreachable)
+        const refspecs: Array<string> = own === undefined ? [] : [`${ownRef(peer.tier)}:${OWN_PREFIX}${options.town}`]
+        for (const [town, sha] of held) {
+          if (town === options.town) continue
+          const tip = Option.getOrUndefined(yield* Effect.mapError(metaOf(sha), asUnreachable))
+          if (relay(town, tip)) refspecs.push(`${OWN_PREFIX}${town}:${OWN_PREFIX}${town}`)
+        }
+        if (refspecs.length === 0) return { updated: [], peerAhead: [] }
+        const result = yield* network(peer, ["push", "--porcelain", gitUrl(peer), ...refspecs])
         const updated: Array<string> = []
         const peerAhead: Array<string> = []
         let reported = false

@@ -7,8 +7,9 @@
  * |---------------------|------------|-------------------------------------|
  * | git-portable        | refused    | none (JSONL on bd export / bd sync) |
  * | realtime            | refused    | JSONL export (.beads/issues.jsonl)  |
- * | dolt-native         | live       | none                                |
- * | belt-and-suspenders | live       | JSONL backup (.beads/backup/)       |
+ * | dolt-native         | live       | Dolt SQL projection (with dolt.url) |
+ * | belt-and-suspenders | live       | JSONL backup (.beads/backup/), and  |
+ * |                     |            | Dolt SQL projection (with dolt.url) |
  */
 import { Layer } from "effect"
 import * as path from "node:path"
@@ -19,6 +20,8 @@ import type { Projection } from "../events/Projection.js"
 import { Federation, FederationLive, FederationRefused } from "../services/Federation.js"
 import type { Session } from "../services/Session.js"
 import type { Credentials } from "./Credentials.js"
+import { doltProjectionFor } from "./DoltProjection.js"
+import type { DoltTarget } from "./DoltSql.js"
 import { FileEventLogLive, type FileEventLogOptions } from "./FileEventLog.js"
 import { BackupProjection, JsonlExportProjection } from "./JsonlFiles.js"
 
@@ -28,6 +31,14 @@ export interface ModeInput {
   readonly beadsDir: string
   /** The event log's options, less the projections, which the mode chooses. */
   readonly log: Omit<FileEventLogOptions, "projections">
+  /** The SQL server of the Dolt projection (`dolt.url`), when one is configured. */
+  readonly dolt?: DoltTarget | undefined
+}
+
+/** The Dolt projection's server and the town it projects. */
+export interface DoltWiring {
+  readonly target: DoltTarget
+  readonly town: string
 }
 
 /** Federation as the mode and backend allow it. */
@@ -46,16 +57,21 @@ const federationFor = (
   return FederationLive
 }
 
+/** Whether a mode keeps the Dolt SQL projection (when dolt.url is set). */
+export const wiresDoltProjection = (mode: SyncMode): boolean => mode === "dolt-native" || mode === "belt-and-suspenders"
+
 /** What each mode projects after every committed command. */
-export const projectionsFor = (mode: SyncMode, beadsDir: string): ReadonlyArray<Projection> => {
+export const projectionsFor = (mode: SyncMode, beadsDir: string, dolt?: DoltWiring): ReadonlyArray<Projection> => {
+  const sql = dolt === undefined || !wiresDoltProjection(mode) ? [] : [doltProjectionFor(dolt.target, dolt.town, beadsDir)]
   switch (mode) {
     case "git-portable":
-    case "dolt-native":
       return []
+    case "dolt-native":
+      return sql
     case "realtime":
       return [JsonlExportProjection(path.join(beadsDir, "issues.jsonl"))]
     case "belt-and-suspenders":
-      return [BackupProjection(path.join(beadsDir, "backup"))]
+      return [BackupProjection(path.join(beadsDir, "backup")), ...sql]
   }
 }
 
@@ -63,6 +79,7 @@ export type ModeServices = EventLog | Federation
 
 /** The services whose implementation depends on the sync mode. */
 export const layerForMode = (input: ModeInput): Layer.Layer<ModeServices, never, Credentials | Session> => {
-  const log = FileEventLogLive({ ...input.log, projections: projectionsFor(input.mode, input.beadsDir) })
+  const dolt = input.dolt === undefined ? undefined : { target: input.dolt, town: input.log.town }
+  const log = FileEventLogLive({ ...input.log, projections: projectionsFor(input.mode, input.beadsDir, dolt) })
   return Layer.provideMerge(federationFor(input.mode, input.backend), log)
 }

@@ -28,6 +28,7 @@ export interface AddPeerInput {
   readonly name: string
   readonly endpoint: string
   readonly sovereignty: string | undefined
+  readonly organization?: string | undefined
   readonly credentials: { readonly user: string; readonly password: string } | undefined
 }
 
@@ -78,6 +79,7 @@ export const FederationLive: Layer.Layer<Federation, never, EventLog | Credentia
                 name,
                 endpoint: endpoint.raw,
                 sovereignty,
+                organization: input.organization?.trim() || undefined,
                 hasCredentials: input.credentials !== undefined,
                 ...meta
               }),

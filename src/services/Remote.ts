@@ -7,6 +7,7 @@ import { Context, type Effect, type Option } from "effect"
 import type { BatchMeta } from "../domain/Batch.js"
 import type { Endpoint } from "../domain/Endpoint.js"
 import type { BatchRefused, IntegrityError, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
+import type { SovereigntyTier } from "../domain/Settings.js"
 import type { ForeignEvent } from "../events/Envelope.js"
 import type { PeerCredentials } from "../layers/Credentials.js"
 
@@ -14,6 +15,8 @@ export interface PeerTarget {
   readonly name: string
   readonly endpoint: Endpoint
   readonly credentials: PeerCredentials | undefined
+  /** The sovereignty tier of what this town publishes there. */
+  readonly tier: SovereigntyTier
 }
 
 export interface FetchedBatch {
@@ -32,6 +35,8 @@ export interface TownUpdate {
   readonly batches: ReadonlyArray<FetchedBatch>
   /** Why the rest of this town's branch is not ingested (a rewritten branch, a bad batch). */
   readonly problem: IntegrityError | BatchRefused | undefined
+  /** Something worth telling that is not a failure (another tier's version of a branch we hold). */
+  readonly note?: string
 }
 
 export interface PushReport {
@@ -42,15 +47,24 @@ export interface PushReport {
 }
 
 export interface RemoteApi {
-  /** The meta of the last batch of our own branch, if any. */
-  readonly ownTip: Effect.Effect<Option.Option<BatchMeta>, StorageError>
-  /** Append a batch of our shared events to our own branch (local; nothing leaves the town). */
-  readonly publish: (events: ReadonlyArray<ForeignEvent>, at: string, tier: string) => Effect.Effect<BatchMeta, StorageError>
+  /** The meta of the last batch of our own branch at a tier, if any. */
+  readonly ownTip: (tier: SovereigntyTier) => Effect.Effect<Option.Option<BatchMeta>, StorageError>
+  /** Append a batch of our shared events (already shaped for the tier) to our branch of that tier (local). */
+  readonly publish: (
+    events: ReadonlyArray<ForeignEvent>,
+    at: string,
+    tier: SovereigntyTier,
+    organization: string | undefined
+  ) => Effect.Effect<BatchMeta, StorageError>
   readonly fetch: (peer: PeerTarget) => Effect.Effect<void, RemoteUnreachable | StorageError>
   /** After a fetch: per town, the verified batches not yet ingested. */
   readonly incoming: (peer: PeerTarget) => Effect.Effect<ReadonlyArray<TownUpdate>, StorageError>
   readonly markIngested: (batch: FetchedBatch) => Effect.Effect<void, StorageError>
-  readonly push: (peer: PeerTarget) => Effect.Effect<PushReport, RemoteUnreachable | RemoteRejected | StorageError>
+  /** Send our branch of the peer's tier, and relay the other towns' branches `relay` allows. */
+  readonly push: (
+    peer: PeerTarget,
+    relay: (town: string, tip: BatchMeta | undefined) => boolean
+  ) => Effect.Effect<PushReport, RemoteUnreachable | RemoteRejected | StorageError>
   /** The branch tips at the endpoint (town -> batch meta when known here, else undefined). */
   readonly probe: (peer: PeerTarget) => Effect.Effect<ReadonlyMap<string, BatchMeta | undefined>, RemoteUnreachable | StorageError>
   /** The meta of the last ingested batch of a town. */

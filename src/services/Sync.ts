@@ -18,10 +18,14 @@ import {
   type PeerNotFound,
   type RemoteRejected,
   type RemoteUnreachable,
+  SovereigntyViolation,
   type StorageError
 } from "../domain/Errors.js"
 import { listPeers, type Peer } from "../domain/Federation.js"
-import type { ConflictStrategy } from "../domain/Settings.js"
+import type { BatchMeta } from "../domain/Batch.js"
+import { getIssue } from "../domain/IssueState.js"
+import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
+import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
 import { evolveTrust, judgeKey, recordKey } from "../domain/Trust.js"
 import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
@@ -40,6 +44,7 @@ export type PeerFailure =
   | StorageError
   | DoltBackendRequired
   | InvalidEndpoint
+  | SovereigntyViolation
   | LogError
 
 export interface PullReport {
@@ -107,7 +112,24 @@ export class Sync extends Context.Tag("beads/Sync")<Sync, SyncApi>() {}
 
 const messageOf = (error: { readonly message: string }): string => error.message
 
-export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation | Credentials | Session> = Layer.effect(
+/** What a town publishes, and how: from its configuration and keys. */
+export interface PublishPolicy {
+  /** federation.sovereignty: the tier of peers that have none of their own. */
+  readonly defaultTier: SovereigntyTier | undefined
+  /** federation.organization. */
+  readonly organization: string | undefined
+  /** federation.exclude_types. */
+  readonly excludeTypes: ReadonlyArray<string>
+  /** Extra fields that name people, pseudonymised (T3) or removed (T4) like assignee. */
+  readonly extraIdentifiers: ReadonlyArray<string>
+  /** The town's keyed pseudonym function (made on first use). */
+  readonly pseudonym: () => (value: string) => string
+}
+
+export const SyncLive = (
+  policy: PublishPolicy
+): Layer.Layer<Sync, never, EventLog | Remote | Federation | Credentials | Session> =>
+  Layer.effect(
   Sync,
   Effect.gen(function*() {
     const log = yield* EventLog
@@ -137,32 +159,70 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
         }
         const stored = yield* Effect.mapError(credentials.lookup(peer.name), (error) =>
           new DoltBackendRequired({ backend: "dolt", reason: error.message }))
-        return { name: peer.name, endpoint, credentials: Option.getOrUndefined(stored) }
+        return { name: peer.name, endpoint, credentials: Option.getOrUndefined(stored), tier: tierOf(peer) }
       })
 
-    /** Put our shared events not yet in our own branch into a new batch there. */
-    const publishOwn = Effect.gen(function*() {
-      const loaded = yield* log.load(["sync"])
-      const tip = yield* remote.ownTip
-      const lastTownSeq = Option.match(tip, { onNone: () => 0, onSome: (m) => m.last })
-      const fresh = yield* Stream.runCollect(
-        log.read({ fromSeq: loaded.state.sync.publishedSeq + 1 }).pipe(
-          Stream.filter((event) => event.town === town && isShared(event.type) && event.townSeq > lastTownSeq)
+    const tierOf = (peer: Peer): SovereigntyTier => peer.sovereignty ?? policy.defaultTier ?? "T1"
+
+    /** Put our shared events not yet in our branch of `tier` into a new batch there, shaped for the tier. */
+    const publishOwn = (tier: SovereigntyTier) =>
+      Effect.gen(function*() {
+        const loaded = yield* log.load(["sync", "issues"])
+        const tip = yield* remote.ownTip(tier)
+        const lastTownSeq = Option.match(tip, { onNone: () => 0, onSome: (m) => m.last })
+        const fresh = yield* Stream.runCollect(
+          log.read({ fromSeq: (loaded.state.sync.published[tier] ?? 0) + 1 }).pipe(
+            Stream.filter((event) => event.town === town && isShared(event.type) && event.townSeq > lastTownSeq)
+          )
         )
-      )
-      const events: ReadonlyArray<ForeignEvent> = Chunk.toReadonlyArray(fresh)
-      if (events.length > 0) yield* remote.publish(events, yield* now, "T1")
-      return { published: events.length, upToSeq: loaded.head.seq }
-    })
+        const issues = loaded.state.issues
+        const context: TierContext = {
+          tier,
+          pseudonym: tier === "T3" ? policy.pseudonym() : (value) => value,
+          extraIdentifiers: policy.extraIdentifiers,
+          excluded: (id) =>
+            policy.excludeTypes.length > 0 &&
+            Option.match(getIssue(issues, id), {
+              onNone: () => false,
+              onSome: (record) => policy.excludeTypes.includes(String(record.fields["issue_type"]))
+            })
+        }
+        const events = Chunk.toReadonlyArray(fresh).flatMap((event) => {
+          const shaped = forTier(event, context)
+          return shaped === undefined ? [] : [shaped]
+        })
+        if (events.length > 0) yield* remote.publish(events, yield* now, tier, policy.organization)
+        return { published: events.length, upToSeq: loaded.head.seq }
+      })
+
+    /** T2 data goes only to peers of the same organization. */
+    const checkTier = (peer: Peer, tier: SovereigntyTier): Effect.Effect<void, SovereigntyViolation> => {
+      if (tier !== "T2") return Effect.void
+      if (policy.organization === undefined) {
+        return Effect.fail(new SovereigntyViolation({ peer: peer.name, reason: "tier T2 needs federation.organization to be set" }))
+      }
+      return peer.organization === policy.organization
+        ? Effect.void
+        : Effect.fail(new SovereigntyViolation({
+          peer: peer.name,
+          reason: `tier T2 data stays in organization ${policy.organization}, and the peer's is ${peer.organization ?? "not known"}`
+        }))
+    }
+
+    /** Relaying never widens exposure: another town's T2 batches go only to peers of that town's organization. */
+    const relayable = (peer: Peer) => (_town: string, tip: BatchMeta | undefined): boolean =>
+      tip === undefined || tip.tier !== "T2" || (tip.organization !== undefined && tip.organization === peer.organization)
 
     const pushOne = (peer: Peer): Effect.Effect<PushResult, PeerFailure> =>
       Effect.gen(function*() {
         const peerTarget = yield* target(peer)
+        yield* checkTier(peer, peerTarget.tier)
         yield* record("PushStarted", { peer: peer.name })
-        const published = yield* publishOwn
-        const report = yield* remote.push(peerTarget)
+        const published = yield* publishOwn(peerTarget.tier)
+        const report = yield* remote.push(peerTarget, relayable(peer))
         yield* record("PushCompleted", {
           peer: peer.name,
+          tier: peerTarget.tier,
           publishedSeq: published.upToSeq,
           updated: report.updated,
           peerAhead: report.peerAhead
@@ -287,7 +347,7 @@ export const SyncLive: Layer.Layer<Sync, never, EventLog | Remote | Federation |
         const base = {
           peer: peer.name,
           endpoint: peer.endpoint,
-          sovereignty: peer.sovereignty ?? "T1",
+          sovereignty: tierOf(peer),
           lastSync: info?.lastSyncAt ?? info?.lastPullAt,
           lastError: info?.lastError === undefined ? undefined : `${info.lastError.operation} at ${info.lastError.at}: ${info.lastError.message}`,
           conflicts

@@ -2,7 +2,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Exit, expectFails, expectFailsOnce, expectUsage, lines, Sandbox, setupCli, treeBytes } from "./support.js"
+import { Exit, expectFails, expectFailsOnce, expectUsage, filesUnder, lines, Sandbox, setupCli, treeBytes } from "./support.js"
 
 setupCli()
 
@@ -11,12 +11,15 @@ describe.concurrent("bd init", () => {
     const sb = new Sandbox("init")
     const r = await sb.ok(["init", "--town", "alpha"])
     const beads = sb.path(".beads")
-    const town = JSON.parse(fs.readFileSync(path.join(beads, "town.json"), "utf8")) as Record<string, unknown>
-    expect(Object.keys(town).sort()).toEqual(["createdAt", "name", "townId"])
+    const townText = fs.readFileSync(path.join(beads, "town.json"), "utf8")
+    const town = JSON.parse(townText) as Record<string, unknown>
+    expect(Object.keys(town)).toEqual(expect.arrayContaining(["createdAt", "name", "townId"]))
     expect(town["townId"]).toMatch(/^[0-9a-f]{16}$/)
     expect(town["name"]).toBe("alpha")
     expect(Number.isNaN(Date.parse(String(town["createdAt"])))).toBe(false)
-    expect(fs.readFileSync(path.join(beads, "town.json"), "utf8")).not.toMatch(/secret|password|token|key"/i)
+    // Nothing secret: no secret-looking member, no private key material.
+    for (const key of Object.keys(town)) expect(key).not.toMatch(/secret|private|password|token|credential/i)
+    expect(townText).not.toContain("PRIVATE KEY")
     expect(lines(r.stdout)[0]).toBe(`Initialized town alpha (${String(town["townId"])}) in ${beads}`)
 
     const config = fs.readFileSync(path.join(beads, "config.yaml"), "utf8")
@@ -27,8 +30,16 @@ describe.concurrent("bd init", () => {
 
     // The effective configuration agrees.
     expect((await sb.ok(["config", "get", "sync.mode"])).stdout).toBe("git-portable\n")
-    // Nothing secret was written anywhere outside .beads either.
-    expect(fs.readdirSync(sb.xdg)).toEqual([])
+    // Whatever secret init makes (the town's keys) lives in the user's config directory, private to the user.
+    const secretsDir = path.join(sb.xdg, "bd", "towns", String(town["townId"]))
+    for (const file of filesUnder(sb.xdg)) {
+      expect(file.startsWith(`${secretsDir}${path.sep}`), file).toBe(true)
+      expect(fs.statSync(file).mode & 0o077, file).toBe(0)
+      const secret = fs.readFileSync(file, "utf8").replace(/-----[A-Z ]+-----/g, "").trim()
+      if (secret.length >= 16) expect(townText).not.toContain(secret)
+    }
+    for (const file of filesUnder(beads)) expect(fs.readFileSync(file, "utf8"), file).not.toContain("PRIVATE KEY")
+    expect(fs.readdirSync(sb.home)).toEqual([])
   })
 
   it("reports the town under --json", async () => {
@@ -60,6 +71,16 @@ describe.concurrent("bd init", () => {
     expect(text.stdout).toContain(`is already initialized in ${sb.path(".beads")}; nothing was overwritten.`)
     const again = await sb.json(["init"])
     expect(again).toMatchObject({ townId: first.townId, name: "alpha", existed: true, created: [] })
+    expect(treeBytes(sb.path(".beads"))).toEqual(before)
+  })
+
+  it("run again by another user (another config directory, e.g. after git clone), overwrites nothing either", async () => {
+    const sb = new Sandbox("init-other-user")
+    await sb.ok(["init", "--town", "alpha"])
+    const before = treeBytes(sb.path(".beads"))
+    const otherXdg = path.join(sb.root, "other-user-config")
+    const r = await sb.ok(["init"], { env: { XDG_CONFIG_HOME: otherXdg } })
+    expect(r.stdout).toContain("nothing was overwritten")
     expect(treeBytes(sb.path(".beads"))).toEqual(before)
   })
 

@@ -3,7 +3,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { BIN, Exit, expectFails, expectFailsOnce, filesUnder, lines, logBytes, Sandbox, setupCli } from "./support.js"
+import { BIN, credentialFiles, Exit, expectFails, expectFailsOnce, filesUnder, lines, logBytes, Sandbox, setupCli } from "./support.js"
 
 setupCli()
 
@@ -79,7 +79,7 @@ describe.concurrent("federation needs a federating sync mode", () => {
       expect(error.hint).toContain("belt-and-suspenders")
     }))
     expect(logBytes(town)).toEqual({})
-    expect(fs.existsSync(path.join(sb.xdg, "bd"))).toBe(false)
+    expect(credentialFiles(sb)).toEqual([])
   })
 
   it.each(["dolt-native", "belt-and-suspenders"] as const)("in %s add, list and remove work", async (mode) => {
@@ -332,7 +332,7 @@ describe.concurrent("peer credentials", () => {
     expect(fs.readdirSync(sb.home)).toEqual([])
 
     // Removing the peer removes its credentials, not the other peer's.
-    const store = files.find((f) => f.endsWith(".json"))!
+    const store = files.find((f) => path.basename(f) === "credentials.json")!
     expect(fs.readFileSync(store, "utf8")).toContain("\"p\"")
     await sb.ok(["federation", "remove-peer", "p"])
     const after = fs.readFileSync(store, "utf8")
@@ -381,7 +381,7 @@ describe.concurrent("peer credentials", () => {
       message: "--password needs --user"
     })
     expect(logBytes(town)).toEqual(before)
-    expect(fs.existsSync(path.join(sb.xdg, "bd", "towns"))).toBe(false)
+    expect(credentialFiles(sb)).toEqual([])
     expect((await sb.json(["federation", "list-peers"])).map((p: { name: string }) => p.name)).toEqual(["first"])
   })
 
@@ -416,6 +416,6 @@ describe.concurrent("peer credentials", () => {
       exit: Exit.invalidInput,
       code: "InvalidPeerName"
     })
-    expect(filesUnder(path.join(sb.xdg, "bd"))).toEqual([])
+    expect(credentialFiles(sb)).toEqual([])
   })
 })

@@ -229,6 +229,15 @@ export class Sandbox {
     const beadsDir = path.join(dir, ".beads")
     fs.mkdirSync(dir, { recursive: true })
     fs.cpSync(template.beadsDir, beadsDir, { recursive: true })
+    // The town's private keys, which bd init keeps in the user's config directory.
+    const secrets = townSecrets(template.xdg, template.townId)
+    if (fs.existsSync(secrets)) {
+      const target = townSecrets(this.xdg, template.townId)
+      fs.cpSync(secrets, target, { recursive: true })
+      for (const [from, to] of [[secrets, target], [path.dirname(secrets), path.dirname(target)]] as const) {
+        fs.chmodSync(to, fs.statSync(from).mode & 0o777)
+      }
+    }
     if (options.mode !== undefined && options.mode !== "git-portable") setMode(beadsDir, options.mode)
     return { dir, beadsDir, townId: template.townId }
   }
@@ -247,12 +256,20 @@ export class Sandbox {
   }
 }
 
-let template: Promise<Town> | undefined
+/** `$XDG_CONFIG_HOME/bd/towns/<townId>`: a town's secrets (credentials, keys). */
+export const townSecrets = (xdg: string, townId: string): string => path.join(xdg, "bd", "towns", townId)
 
-const templateTown = async (): Promise<Town> => {
+/** The credential files of a sandbox, whatever town they belong to. */
+export const credentialFiles = (sb: Sandbox): Array<string> =>
+  filesUnder(path.join(sb.xdg, "bd", "towns")).filter((file) => path.basename(file).startsWith("credentials"))
+
+let template: Promise<Town & { xdg: string }> | undefined
+
+const templateTown = async (): Promise<Town & { xdg: string }> => {
   const made = template === undefined ? undefined : await template
   if (made === undefined || !fs.existsSync(path.join(made.beadsDir, "town.json"))) {
-    template = new Sandbox("template").init()
+    const sb = new Sandbox("template")
+    template = sb.init().then((town) => ({ ...town, xdg: sb.xdg }))
   }
   return template!
 }

@@ -47,7 +47,7 @@ const conflictingTitles = async (label: string, names: ReadonlyArray<string>) =>
     const r = await town.sync()
     expect(r.code, `[${town.name}] ${show(r)}`).toBe(EXIT.conflicts)
   }
-  return { towns, a, b, id }
+  return { towns, a, b, id, second }
 }
 
 const titleOf = async (town: Town, id: string): Promise<string> => (await town.show(id))["title"] as string
@@ -159,5 +159,14 @@ describe.concurrent("conflicts", () => {
       x["lamport"] !== y["lamport"] ? x["lamport"] - y["lamport"] : x["town"] < y["town"] ? -1 : x["town"] > y["town"] ? 1 : 0
     )[1]!
     expect(issue["title"]).toBe(winner["data"]["changes"]["title"])
+  })
+
+  it("sync --json with conflicts left open prints one result document (exit 13), like other multi-peer failures", async () => {
+    // docs/ARCHITECTURE.md: under --json, a multi-peer command's errors are inside "the one result document".
+    const { second } = await conflictingTitles("onedoc", ["onedocA", "onedocB"])
+    expect(second.code).toBe(EXIT.conflicts)
+    const docs = second.stdout.split("\n").filter((line) => line !== "")
+    expect(docs.map((line) => Object.keys(JSON.parse(line))), show(second)).toHaveLength(1)
+    expect(JSON.parse(docs[0]!)).toMatchObject({ ok: false, conflicts: 1 })
   })
 })

@@ -121,4 +121,27 @@ describe("crashes", () => {
       expect(verified.ok, context).toBe(true)
     }
   }, 180_000)
+
+  it("a town that lost its shadow repository (.beads/federation) and pushes first still syncs afterwards: nothing lost", async () => {
+    const hub = world.fileEndpoint("lost/hub.git")
+    const peers = [{ name: "hub", endpoint: hub.url }]
+    const [a, b] = await world.makeTowns([
+      { name: "lostA", prefix: "la", peers },
+      { name: "lostB", prefix: "lb", peers }
+    ])
+    const one = await a.create("published before the loss")
+    await a.ok(["federation", "push"])
+    await b.ok(["federation", "pull"])
+
+    // .beads/federation is local state (bd's .gitignore leaves it out); it is gone, the log is intact.
+    fs.rmSync(path.join(a.beadsDir, "federation"), { recursive: true, force: true })
+    const two = await a.create("made after the loss")
+    const pushed = await a.run(["federation", "push"])
+    // Whatever the push said (it may ask to pull first), a sync must then go through.
+    const synced = await a.sync()
+    expect(synced.code, `${show(pushed)}\n${show(synced)}`).toBe(0)
+    await world.syncUntilQuiet([a, b])
+    const text = await world.expectSameExports([a, b])
+    expect(parseJsonl(text).map((i) => i["id"])).toEqual([one, two].sort())
+  }, 120_000)
 })

@@ -163,6 +163,11 @@ describe.concurrent("endpoint problems", () => {
     const pushed = await a.run(["federation", "push"])
     expect(pushed.code, show(pushed)).toBe(EXIT.rejected)
     expect(pushed.stdout + pushed.stderr).toMatch(/rejected/)
+    // Several peers failing: the exit code is the first failure's (peers in name order).
+    await b.addPeer({ name: "aaa-gone", endpoint: world.fileEndpoint("hash/aaa-gone.git").url })
+    const all = await b.run(["federation", "pull"])
+    expect(all.code, show(all)).toBe(EXIT.unreachable)
+    expect(all.stdout.split("\n").filter((line) => line.includes(": error: "))).toHaveLength(2)
   }, 120_000)
 
   it("a batch whose event claims another town is refused with exit 10; nothing of it is ingested", async () => {
@@ -180,9 +185,16 @@ describe.concurrent("endpoint problems", () => {
     })
     git(hub.path, ["update-ref", `refs/beads/towns/${a.townId}`, forged, first.commit])
 
-    await pullFails(b, EXIT.integrity, "BatchRefused", /claims town/)
+    // The batch's signature covers meta.json, which carries the events' hash: the forgery fails there,
+    // or (were it re-signed) on the town claim.
+    await pullFails(b, EXIT.integrity, "BatchRefused", /claims town|signature does not verify/)
     expect(await b.list()).toEqual([])
     expect((await b.sharedIds()).filter((id) => !id.startsWith(`${b.townId}:`))).toEqual([])
+    // Several peers failing: the exit code is the first failure's (peers in name order).
+    await b.addPeer({ name: "zzz-gone", endpoint: world.fileEndpoint("claim/zzz-gone.git").url })
+    const all = await b.run(["federation", "pull"])
+    expect(all.code, show(all)).toBe(EXIT.integrity)
+    expect(all.stdout.split("\n").filter((line) => line.includes(": error: "))).toHaveLength(2)
   }, 120_000)
 
   it("an endpoint path that is a plain file, or a directory that is no git repository: exit 11", async () => {

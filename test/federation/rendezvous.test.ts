@@ -17,7 +17,7 @@ beforeAll(async () => {
 
 afterAll(() => world?.cleanup())
 
-describe("file:// endpoints", () => {
+describe.concurrent("file:// endpoints", () => {
   it("three towns share one file:// endpoint (created on first push), converge byte-identically, and a re-sync is a no-op", async () => {
     const hub = world.fileEndpoint("rendezvous/hub.git")
     const peers = [{ name: "hub", endpoint: hub.url }]
