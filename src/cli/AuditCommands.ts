@@ -6,6 +6,7 @@ import { parseLogPoint } from "../domain/LogPoint.js"
 import type { Envelope } from "../events/Envelope.js"
 import { EventLog } from "../events/EventLog.js"
 import { eventsSince, lastEvents, replayUntil } from "../services/Audit.js"
+import { Sync } from "../services/Sync.js"
 import { Globals } from "./Globals.js"
 import { emit } from "./Output.js"
 import { inTown } from "./Runtime.js"
@@ -71,12 +72,14 @@ export const replayCommand = Command.make(
 export const verifyCommand = Command.make("verify", {}, () =>
   inTown("bd federation verify", Effect.gen(function*() {
     const report = yield* (yield* EventLog).verify
+    const ingested = yield* (yield* Sync).verifyIngested
     yield* emit(
-      () => ({ ok: true, ...report }),
+      () => ({ ok: true, ...report, ingested }),
       () => [
         `ok: ${report.events} events in ${report.segments} segment(s), chain intact`,
         `head: seq ${report.head.seq} ${report.head.hash}`,
         `snapshot: ${report.snapshotSeq === 0 ? "none" : `at seq ${report.snapshotSeq}, matches the log`}`,
+        `signatures: ${ingested.events} event(s) of ${ingested.towns} other town(s) match ${ingested.batches} signed batch(es) from trusted keys`,
         ...(report.unfinishedLines > 0 ? [`note: ${report.unfinishedLines} line(s) of an unfinished write at the end (cut by the next write)`] : [])
       ]
     )

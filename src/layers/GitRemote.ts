@@ -205,7 +205,10 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       out.split("\n").filter((line) => line !== ""))
 
   /** Read and verify the batches of one town's branch after what we ingested. */
-  const townUpdate = (peer: PeerTarget, town: string, incoming: string, ingested: string | undefined) =>
+  /** Where a branch came from, for messages: a peer, or this town's own shadow repository. */
+  type Source = { readonly name: string; readonly endpoint: { readonly raw: string } }
+
+  const townUpdate = (peer: Source, town: string, incoming: string, ingested: string | undefined) =>
     Effect.gen(function*() {
       const none = (problem: TownUpdate["problem"]): TownUpdate => ({ town, batches: [], problem })
       if (ingested === incoming) return none(undefined)
@@ -418,7 +421,18 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         return tips
       }),
 
-    ingestedTip: (town) => Effect.zipRight(ensureShadow, tipOf(`${OWN_PREFIX}${town}`))
+    ingestedTip: (town) => Effect.zipRight(ensureShadow, tipOf(`${OWN_PREFIX}${town}`)),
+
+    verifyHeld: Effect.gen(function*() {
+      if (!fs.existsSync(path.join(shadow, "HEAD"))) return []
+      const held = yield* refs(OWN_PREFIX)
+      const source = { name: "this town", endpoint: { raw: shadow } }
+      const updates: Array<TownUpdate> = []
+      for (const [town, sha] of held) {
+        if (town !== options.town) updates.push(yield* townUpdate(source, town, sha, undefined))
+      }
+      return updates
+    })
   }
 }
 

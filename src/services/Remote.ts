@@ -67,6 +67,8 @@ export interface RemoteApi {
   ) => Effect.Effect<PushReport, RemoteUnreachable | RemoteRejected | StorageError>
   /** The branch tips at the endpoint (town -> batch meta when known here, else undefined). */
   readonly probe: (peer: PeerTarget) => Effect.Effect<ReadonlyMap<string, BatchMeta | undefined>, RemoteUnreachable | StorageError>
+  /** Every other town's branch this town holds, verified again from its first batch (for audits). */
+  readonly verifyHeld: Effect.Effect<ReadonlyArray<TownUpdate>, StorageError>
   /** The meta of the last ingested batch of a town. */
   readonly ingestedTip: (town: string) => Effect.Effect<Option.Option<BatchMeta>, StorageError>
 }

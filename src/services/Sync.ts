@@ -5,14 +5,15 @@
  * Operational events (PushStarted, PullCompleted, …) stay in this town.
  */
 import { Chunk, Context, Effect, Either, HashSet, Layer, Option, Stream } from "effect"
-import { missingDependency } from "../domain/Batch.js"
+import { missingDependency, publishedEvent } from "../domain/Batch.js"
+import { canonicalJson } from "../events/Canonical.js"
 import { type Choice, decideResolve, findConflict, type OpenConflict, openConflicts } from "../domain/Conflicts.js"
 import { type Endpoint, endpointEngine, parseEndpoint } from "../domain/Endpoint.js"
 import {
   BatchRefused,
   ConflictNotFound,
   DoltBackendRequired,
-  type IntegrityError,
+  IntegrityError,
   type InvalidArgument,
   type InvalidEndpoint,
   type PeerNotFound,
@@ -94,6 +95,12 @@ export interface PeerStatus {
   readonly conflicts: number
 }
 
+export interface IngestedReport {
+  readonly events: number
+  readonly batches: number
+  readonly towns: number
+}
+
 type SyncError = PeerNotFound | FederationOff | LogError | InvalidArgument
 
 export interface SyncApi {
@@ -105,6 +112,11 @@ export interface SyncApi {
   ) => Effect.Effect<ReadonlyArray<SyncOutcome>, SyncError>
   readonly status: (peer: string | undefined) => Effect.Effect<ReadonlyArray<PeerStatus>, SyncError>
   readonly conflicts: Effect.Effect<ReadonlyArray<OpenConflict>, LogError>
+  /**
+   * Every event ingested from other towns, checked against the signed
+   * batches held for them: signature, trusted key, and the very same content.
+   */
+  readonly verifyIngested: Effect.Effect<IngestedReport, IntegrityError | BatchRefused | LogError>
   readonly resolve: (id: string, choice: Choice, strategy: string) => Effect.Effect<OpenConflict, ConflictNotFound | InvalidArgument | LogError>
 }
 
@@ -398,6 +410,48 @@ export const SyncLive = (
           return yield* Effect.forEach(peers, (peer) => statusOf(peer, loaded.state.sync, conflicts), { concurrency: 4 })
         }),
       conflicts: Effect.map(log.load(["issues"]), (loaded) => openConflicts(loaded.state.issues)),
+      verifyIngested: Effect.gen(function*() {
+        const updates = yield* Effect.mapError(remote.verifyHeld, (error) =>
+          new IntegrityError({ file: error.path, line: 0, reason: error.reason }))
+        const trust = (yield* log.load(["trust"])).state.trust
+        const signed = new Map<string, string>()
+        let batches = 0
+        for (const update of updates) {
+          if (update.problem !== undefined) return yield* Effect.fail(update.problem)
+          for (const batch of update.batches) {
+            const judged = judgeKey(trust, update.town, batch.signer)
+            if (judged._tag !== "Trusted") {
+              return yield* Effect.fail(new BatchRefused({
+                peer: "this town",
+                town: update.town,
+                reason: judged._tag === "Refused" ? judged.reason : "its signer was never recorded in the trust store"
+              }))
+            }
+            batches++
+            for (const event of batch.events) signed.set(event.id, canonicalJson(publishedEvent(event)))
+          }
+        }
+        let events = 0
+        yield* log.read().pipe(
+          Stream.filter((event) => event.town !== town && isShared(event.type)),
+          Stream.runForEach((event) =>
+            Effect.suspend(() => {
+              events++
+              const expected = signed.get(event.id)
+              return expected === canonicalJson(publishedEvent(event))
+                ? Effect.void
+                : Effect.fail(new IntegrityError({
+                  file: "event log",
+                  line: event.seq,
+                  reason: expected === undefined
+                    ? `event ${event.id} is in no signed batch this town holds`
+                    : `event ${event.id} differs from the signed batch it came in`
+                }))
+            })
+          )
+        )
+        return { events, batches, towns: updates.length }
+      }),
       resolve: (id, choice, strategy) =>
         Effect.gen(function*() {
           const { actor, at } = yield* meta
