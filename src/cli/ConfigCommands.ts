@@ -12,7 +12,7 @@ import { Config, type ConfigEntry, setConfigValue, unsetConfigValue } from "../l
 import { locateBeadsDir } from "../layers/Town.js"
 import { Globals } from "./Globals.js"
 import { emit } from "./Output.js"
-import { configLayer, townLayer } from "./Runtime.js"
+import { configLayer, refuseIfReadonly, townLayer } from "./Runtime.js"
 
 /** Effective settings plus the peers of the town (when there is one). */
 const allEntries = Effect.gen(function*() {
@@ -68,6 +68,7 @@ export const configSet = Command.make(
   { key: Args.text({ name: "key" }), value: Args.text({ name: "value" }) },
   ({ key, value }) =>
     Effect.gen(function*() {
+      yield* refuseIfReadonly
       const file = yield* projectFile
       yield* setConfigValue(file, key, value)
       const { config } = yield* allEntries
@@ -78,6 +79,7 @@ export const configSet = Command.make(
 
 export const configUnset = Command.make("unset", { key: Args.text({ name: "key" }) }, ({ key }) =>
   Effect.gen(function*() {
+    yield* refuseIfReadonly
     const file = yield* projectFile
     const removed = yield* unsetConfigValue(file, key)
     yield* emit(

@@ -1,6 +1,6 @@
 /** `bd export | import | sync`: beads JSONL in and out. */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { StorageError } from "../domain/Errors.js"
@@ -9,7 +9,7 @@ import { exportIssues, issuesJsonl } from "../layers/JsonlFiles.js"
 import { Town } from "../layers/Town.js"
 import { type ImportSummary, Issues } from "../services/Issues.js"
 import { emit } from "./Output.js"
-import { inTown } from "./Runtime.js"
+import { inTown, refuseIfReadonly } from "./Runtime.js"
 
 const readText = (file: string) =>
   Effect.try({
@@ -34,7 +34,12 @@ export const exportCommand = Command.make(
   ({ output }) =>
     inTown("bd export", Effect.gen(function*() {
       const state = yield* (yield* Issues).state
-      if (Option.getOrUndefined(output) === "-") return yield* Console.log(issuesJsonl(state).replace(/\n$/, ""))
+      if (Option.getOrUndefined(output) === "-") {
+        // The same bytes as the file: nothing at all for an empty town.
+        const text = issuesJsonl(state)
+        return yield* Effect.sync(() => process.stdout.write(text))
+      }
+      yield* refuseIfReadonly
       const file = Option.isSome(output) ? path.resolve(output.value) : yield* defaultFile
       const count = yield* exportIssues(state, file)
       yield* emit(() => ({ file, issues: count }), () => `Exported ${count} work item(s) to ${file}`)
@@ -56,6 +61,7 @@ export const importCommand = Command.make(
 
 export const syncCommand = Command.make("sync", {}, () =>
   inTown("bd sync", Effect.gen(function*() {
+    yield* refuseIfReadonly
     const file = yield* defaultFile
     const imported = fs.existsSync(file) ? Option.some(yield* importFile(file, false)) : Option.none()
     const count = yield* exportIssues(yield* (yield* Issues).state, file)

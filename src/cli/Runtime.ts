@@ -7,6 +7,7 @@ import { Effect, Layer } from "effect"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { resolveActor } from "../domain/Actor.js"
+import { RequiresDirectDatabaseAccess } from "../domain/Errors.js"
 import { Config, ConfigLive } from "../layers/Config.js"
 import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
 import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
@@ -36,6 +37,14 @@ const readonlyReason = (globals: GlobalFlags): string | undefined => {
   if (env !== undefined && env !== "" && env !== "0" && env.toLowerCase() !== "false") return `BD_READONLY=${env} is set`
   return undefined
 }
+
+/** `--readonly` / BD_READONLY refuse every write, files outside the log included (init, config set, export). */
+export const refuseIfReadonly = Effect.flatMap(Globals, (globals) => {
+  const reason = readonlyReason(globals)
+  return reason === undefined
+    ? Effect.void
+    : Effect.fail(new RequiresDirectDatabaseAccess({ reason, hintText: "run the command without --readonly and with BD_READONLY unset" }))
+})
 
 const dbOverride = (globals: GlobalFlags): string | undefined => globals.db ?? globals.env["BD_DIR"]
 

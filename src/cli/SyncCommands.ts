@@ -54,7 +54,7 @@ const finish = (
         reported: globals.json
       }))
     }
-    if (pending > 0) return yield* Effect.fail(new ConflictsPending({ count: pending }))
+    if (pending > 0) return yield* Effect.fail(new ConflictsPending({ count: pending, reported: globals.json }))
   })
 
 const errorLine = (peer: string, error: PeerFailure) => `${peer}: error: ${error.message}`

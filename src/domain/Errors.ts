@@ -248,7 +248,9 @@ export class RemoteRejected extends Schema.TaggedError<RemoteRejected>()("Remote
 }
 
 export class ConflictsPending extends Schema.TaggedError<ConflictsPending>()("ConflictsPending", {
-  count: Schema.Number
+  count: Schema.Number,
+  /** Already part of the printed result (under --json, the one result document). */
+  reported: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   override get message() {
     return `${this.count} conflict(s) remain open`

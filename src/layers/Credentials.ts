@@ -25,9 +25,25 @@ export interface CredentialsService {
 
 export class Credentials extends Context.Tag("beads/Credentials")<Credentials, CredentialsService>() {}
 
-/** `$XDG_CONFIG_HOME/bd/towns/<townId>` (or `~/.config/...`): the town's secret directory. */
-export const townSecretsDir = (env: Readonly<Record<string, string | undefined>>, home: string, townId: string): string =>
-  path.join(env["XDG_CONFIG_HOME"] || path.join(home, ".config"), "bd", "towns", townId)
+/**
+ * `$XDG_CONFIG_HOME/bd/towns/<townId>` (or `~/.config/...`): the town's secret
+ * directory. A relative XDG_CONFIG_HOME is ignored, as the XDG spec and the
+ * config layer do, so secrets never land in a working tree.
+ */
+export const townSecretsDir = (env: Readonly<Record<string, string | undefined>>, home: string, townId: string): string => {
+  const xdg = env["XDG_CONFIG_HOME"]
+  return path.join(xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(home, ".config"), "bd", "towns", townId)
+}
+
+/** Create a secret directory: private itself, its parents as usual (others may need to traverse them). */
+export const makeSecretDir = (dir: string): void => {
+  fs.mkdirSync(path.dirname(dir), { recursive: true })
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+  }
+}
 
 interface Sealed {
   readonly iv: string
@@ -58,7 +74,7 @@ export const makeCredentials = (dir: string): CredentialsService => {
   const key = (create: boolean): Buffer | undefined => {
     if (fs.existsSync(keyFile)) return fs.readFileSync(keyFile)
     if (!create) return undefined
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    makeSecretDir(dir)
     writePrivate(keyFile, randomBytes(32))
     return fs.readFileSync(keyFile)
   }

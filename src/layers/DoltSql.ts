@@ -131,7 +131,9 @@ export const DoltSqlLive = (target: DoltTarget): Layer.Layer<SqlClient.SqlClient
       database: target.database,
       password: target.password,
       maxConnections: target.poolSize,
-      poolConfig: { connectTimeout: target.connectTimeoutMs }
+      // maxIdle = the pool size: mysql2 then starts no idle-reaper timer. The client leaves
+      // its pool open when the first connection fails, and that timer would keep the process alive.
+      poolConfig: { connectTimeout: target.connectTimeoutMs, maxIdle: target.poolSize }
     })).pipe(
       Effect.mapError((error) =>
         error._tag === "SqlError"

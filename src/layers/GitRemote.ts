@@ -24,6 +24,7 @@ import { canonicalJson } from "../events/Canonical.js"
 import type { ForeignEvent } from "../events/Envelope.js"
 import { type FetchedBatch, type PeerTarget, Remote, type RemoteApi, type TownUpdate } from "../services/Remote.js"
 import { type GitFailure, gitEnvironment, gitReason, type GitResult, runGit } from "./Git.js"
+import { makeSecretDir } from "./Credentials.js"
 import { type TownKeys, verifySignature } from "./TownKeys.js"
 
 export interface GitRemoteOptions {
@@ -109,7 +110,7 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         try: () => {
           const script = path.join(options.secretsDir, "git-askpass.sh")
           if (!fs.existsSync(script)) {
-            fs.mkdirSync(options.secretsDir, { recursive: true, mode: 0o700 })
+            makeSecretDir(options.secretsDir)
             fs.writeFileSync(script, ASKPASS, { mode: 0o700 })
           }
           return {
@@ -323,6 +324,8 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
     fetch: (peer) =>
       Effect.gen(function*() {
         yield* ensureShadow
+        // A file:// endpoint is created by the first push: until then it is empty, not unreachable.
+        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) return
         const result = yield* network(peer, [
           "fetch", "--no-tags", "--prune", "--quiet", gitUrl(peer), `+${OWN_PREFIX}*:refs/beads/incoming/${peer.name}/*`
         ])
@@ -409,6 +412,9 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
 
     probe: (peer) =>
       Effect.gen(function*() {
+        yield* Effect.mapError(ensureShadow, (error) =>
+          new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
+        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) return new Map<string, BatchMeta | undefined>()
         const result = yield* network(peer, ["ls-remote", gitUrl(peer), `${OWN_PREFIX}*`])
         if (result.code !== 0) return yield* Effect.fail(unreachable(peer, result))
         const tips = new Map<string, BatchMeta | undefined>()

@@ -7,6 +7,7 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { makeSecretDir } from "./Credentials.js"
 import { TOWN_FILE } from "./Town.js"
 
 export interface TownKeys {
@@ -17,15 +18,33 @@ export interface TownKeys {
 }
 
 const writePrivate = (file: string, content: string | Buffer): void => {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  makeSecretDir(path.dirname(file))
   fs.writeFileSync(file, content, { mode: 0o600, flag: "wx" })
 }
 
-/** The town's keys, made on first need (bd init makes them; older towns get them on first publish). */
+const readTownJson = (beadsDir: string): Record<string, unknown> =>
+  JSON.parse(fs.readFileSync(path.join(beadsDir, TOWN_FILE), "utf8")) as Record<string, unknown>
+
+/** A town whose public key is known but whose private key is not in this user's configuration. */
+export class SigningKeyMissing extends Error {
+  constructor(readonly secretsDir: string) {
+    super(
+      `this town's signing key is not in ${secretsDir} (the town was made by another user or on another machine); ` +
+        "copy town.key and pseudonym.key there from where the town was made"
+    )
+  }
+}
+
+/**
+ * The town's keys, made on first need (bd init makes them; towns older than
+ * signing get them on first publish). A town that already has a public key
+ * never gets a new one silently: its private key must be brought here.
+ */
 export const ensureTownKeys = (secretsDir: string, beadsDir: string): TownKeys => {
   const keyFile = path.join(secretsDir, "town.key")
   const pseudonymFile = path.join(secretsDir, "pseudonym.key")
   if (!fs.existsSync(keyFile)) {
+    if (typeof readTownJson(beadsDir)["publicKey"] === "string") throw new SigningKeyMissing(secretsDir)
     const { privateKey } = generateKeyPairSync("ed25519")
     try {
       writePrivate(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }))
@@ -43,7 +62,7 @@ export const ensureTownKeys = (secretsDir: string, beadsDir: string): TownKeys =
   const privateKey = createPrivateKey(fs.readFileSync(keyFile))
   const publicKey = createPublicKey(privateKey).export({ type: "spki", format: "der" }).toString("base64")
   const townFile = path.join(beadsDir, TOWN_FILE)
-  const town = JSON.parse(fs.readFileSync(townFile, "utf8")) as Record<string, unknown>
+  const town = readTownJson(beadsDir)
   if (town["publicKey"] !== publicKey) {
     const tmp = `${townFile}.${process.pid}.tmp`
     fs.writeFileSync(tmp, `${JSON.stringify({ ...town, publicKey }, null, 2)}\n`)

@@ -53,18 +53,17 @@ export const replayUntil = (until: LogPoint): Effect.Effect<Replayed, LogError |
     let head: LogHead = { seq: 0, hash: "" }
     let at: string | undefined
     let found = until._tag !== "EventId"
-    const within = (event: Envelope): boolean => {
+    const upTo = (events: Stream.Stream<Envelope, LogError>) => {
       switch (until._tag) {
         case "Seq":
-          return event.seq <= until.seq
+          return Stream.takeWhile(events, (event) => event.seq <= until.seq)
         case "Time":
-          return Date.parse(event.at) <= until.ms
+          return Stream.takeWhile(events, (event) => Date.parse(event.at) <= until.ms)
         case "EventId":
-          return !found
+          return Stream.takeUntil(events, (event) => event.id === until.id)
       }
     }
-    yield* log.read().pipe(
-      Stream.takeWhile(within),
+    yield* upTo(log.read()).pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
           state = evolveTown(state, event)

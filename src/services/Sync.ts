@@ -230,6 +230,12 @@ export const SyncLive = (
         const peerTarget = yield* target(peer)
         yield* checkTier(peer, peerTarget.tier)
         yield* record("PushStarted", { peer: peer.name })
+        // A town that lost its shadow repository first takes its branch back from the endpoint,
+        // so that what it publishes continues that branch instead of starting another.
+        if (Option.isNone(yield* remote.ownTip(peerTarget.tier))) {
+          yield* remote.fetch(peerTarget)
+          yield* remote.incoming(peerTarget)
+        }
         const published = yield* publishOwn(peerTarget.tier)
         const report = yield* remote.push(peerTarget, relayable(peer))
         yield* record("PushCompleted", {
