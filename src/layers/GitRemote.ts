@@ -414,7 +414,13 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       Effect.gen(function*() {
         yield* Effect.mapError(ensureShadow, (error) =>
           new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
-        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) return new Map<string, BatchMeta | undefined>()
+        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) {
+          return yield* Effect.fail(new RemoteUnreachable({
+            peer: peer.name,
+            endpoint: peer.endpoint.raw,
+            reason: "the endpoint does not exist yet (the first push creates it)"
+          }))
+        }
         const result = yield* network(peer, ["ls-remote", gitUrl(peer), `${OWN_PREFIX}*`])
         if (result.code !== 0) return yield* Effect.fail(unreachable(peer, result))
         const tips = new Map<string, BatchMeta | undefined>()
