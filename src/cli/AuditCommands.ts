@@ -2,6 +2,7 @@
 import { Command, Options } from "@effect/cli"
 import { Chunk, Console, Effect, Either, HashMap, Option, Stream } from "effect"
 import { listPeers } from "../domain/Federation.js"
+import { InvalidArgument } from "../domain/Errors.js"
 import { parseLogPoint } from "../domain/LogPoint.js"
 import type { Envelope } from "../events/Envelope.js"
 import { EventLog } from "../events/EventLog.js"
@@ -37,6 +38,13 @@ export const logCommand = Command.make(
         yield* Stream.runCollect(eventsSince({ since: Option.getOrUndefined(point), type: Option.getOrUndefined(type) })),
         limit
       )
+      if (Option.isSome(point) && point.value._tag === "EventId") {
+        const id = point.value.id
+        const exists = yield* Stream.runHead(Stream.filter((yield* EventLog).read(), (event) => event.id === id))
+        if (Option.isNone(exists)) {
+          return yield* Effect.fail(new InvalidArgument({ argument: "--since", value: id, allowed: "the id of an event in this log" }))
+        }
+      }
       const globals = yield* Globals
       if (globals.json) return yield* Console.log(JSON.stringify(Chunk.toReadonlyArray(events)))
       if (Chunk.isEmpty(events)) return yield* Console.log("No events.")

@@ -3,7 +3,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { StorageError } from "../domain/Errors.js"
+import { InvalidArgument, StorageError } from "../domain/Errors.js"
 import { parseIssuesJsonl } from "../domain/IssueJsonl.js"
 import { exportIssues, issuesJsonl } from "../layers/JsonlFiles.js"
 import { Town } from "../layers/Town.js"
@@ -14,7 +14,10 @@ import { inTown, refuseIfReadonly } from "./Runtime.js"
 const readText = (file: string) =>
   Effect.try({
     try: () => fs.readFileSync(file, "utf8"),
-    catch: (error) => new StorageError({ path: file, reason: (error as Error).message })
+    catch: (error) =>
+      (error as NodeJS.ErrnoException).code === "ENOENT"
+        ? new InvalidArgument({ argument: "file", value: file, allowed: "an existing beads JSONL file" })
+        : new StorageError({ path: file, reason: (error as Error).message })
   })
 
 const defaultFile = Effect.map(Town, (town) => path.join(town.beadsDir, "issues.jsonl"))

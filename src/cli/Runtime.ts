@@ -19,6 +19,7 @@ import { ensureTownKeys } from "../layers/TownKeys.js"
 import { IssuesLive } from "../services/Issues.js"
 import { SyncLive } from "../services/Sync.js"
 import { TrustStoreLive } from "../services/TrustStore.js"
+import { ProgressOnTerminal, ProgressSilent } from "../services/Progress.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
 import { notice } from "./Output.js"
@@ -118,7 +119,10 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       extraIdentifiers: cfg.identifierFields,
       pseudonym: () => ensureTownKeys(secretsDir, info.beadsDir).pseudonym
     })
-    return Layer.provideMerge(Layer.merge(sync, TrustStoreLive), Layer.merge(withIssues, remote))
+    const progress = !globals.json && process.stderr.isTTY === true
+      ? ProgressOnTerminal((text) => process.stderr.write(text))
+      : ProgressSilent
+    return Layer.provideMerge(Layer.merge(sync, TrustStoreLive), Layer.mergeAll(withIssues, remote, progress))
   }))
   const withConfig = Layer.provideMerge(config, town)
   return Layer.provideMerge(perTown, withConfig)

@@ -5,6 +5,7 @@ import type { Choice, OpenConflict } from "../domain/Conflicts.js"
 import { ConflictsPending, InvalidArgument, PeersFailed } from "../domain/Errors.js"
 import type { Head } from "../domain/IssueState.js"
 import type { ConflictStrategy } from "../domain/Settings.js"
+import { Progress } from "../services/Progress.js"
 import { type PeerFailure, type PeerStatus, Sync } from "../services/Sync.js"
 import { Globals } from "./Globals.js"
 import { emit, renderError, table } from "./Output.js"
@@ -30,6 +31,7 @@ const finish = (
   extra: { readonly json: Record<string, unknown>; readonly lines: ReadonlyArray<string>; readonly pendingConflicts?: number }
 ) =>
   Effect.gen(function*() {
+    yield* (yield* Progress).done
     const failures = outcomes.flatMap((o) => (o.failure === undefined ? [] : [o.failure]))
     const globals = yield* Globals
     const first = failures[0]

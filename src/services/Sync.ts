@@ -35,6 +35,7 @@ import { Credentials } from "../layers/Credentials.js"
 import type { FederationOff } from "./Federation.js"
 import { Federation } from "./Federation.js"
 import { type FetchedBatch, type PeerTarget, Remote, type TownUpdate } from "./Remote.js"
+import { Progress } from "./Progress.js"
 import { commandMeta, now, Session } from "./Session.js"
 
 export type PeerFailure =
@@ -140,7 +141,7 @@ export interface PublishPolicy {
 
 export const SyncLive = (
   policy: PublishPolicy
-): Layer.Layer<Sync, never, EventLog | Remote | Federation | Credentials | Session> =>
+): Layer.Layer<Sync, never, EventLog | Remote | Federation | Credentials | Session | Progress> =>
   Layer.effect(
   Sync,
   Effect.gen(function*() {
@@ -149,6 +150,7 @@ export const SyncLive = (
     const federation = yield* Federation
     const credentials = yield* Credentials
     const session = yield* Session
+    const progress = yield* Progress
     const meta = Effect.provideService(commandMeta, Session, session)
     const town = log.town
 
@@ -203,7 +205,10 @@ export const SyncLive = (
           const shaped = forTier(event, context)
           return shaped === undefined ? [] : [shaped]
         })
-        if (events.length > 0) yield* remote.publish(events, yield* now, tier, policy.organization)
+        if (events.length > 0) {
+          yield* progress.report(`packing ${events.length} event(s) into a batch (${tier})`)
+          yield* remote.publish(events, yield* now, tier, policy.organization)
+        }
         return { published: events.length, upToSeq: loaded.head.seq }
       })
 
@@ -237,6 +242,7 @@ export const SyncLive = (
           yield* remote.incoming(peerTarget)
         }
         const published = yield* publishOwn(peerTarget.tier)
+        yield* progress.report(`${peer.name}: sending to ${peer.endpoint}`)
         const report = yield* remote.push(peerTarget, relayable(peer))
         yield* record("PushCompleted", {
           peer: peer.name,
@@ -272,9 +278,9 @@ export const SyncLive = (
           const foreign: Array<ForeignEvent> = []
           const recorded: Array<NewEvent> = []
           // One round: every town's next batches whose signer and dependencies are good, in order.
-          let progress = true
-          while (progress) {
-            progress = false
+          let advanced = true
+          while (advanced) {
+            advanced = false
             for (const [origin, queue] of queues) {
               const batch = queue[0]
               if (batch === undefined) continue
@@ -299,10 +305,11 @@ export const SyncLive = (
               }
               ready.push(batch)
               queue.shift()
-              progress = true
+              advanced = true
             }
           }
           if (ready.length === 0) break
+          yield* progress.report(`${peer.name}: ingesting ${foreign.length} event(s) from ${ready.length} batch(es)`)
           const committed = yield* log.transact([], (state) => {
             // Under the lock: drop what another process ingested meanwhile.
             const have = state.clock.seen
@@ -324,8 +331,11 @@ export const SyncLive = (
       Effect.gen(function*() {
         const peerTarget = yield* target(peer)
         yield* record("PullStarted", { peer: peer.name })
+        yield* progress.report(`${peer.name}: fetching from ${peer.endpoint}`)
         yield* remote.fetch(peerTarget)
         const updates = yield* remote.incoming(peerTarget)
+        const received = updates.reduce((n, u) => n + u.batches.reduce((m, b) => m + b.events.length, 0), 0)
+        if (received > 0) yield* progress.report(`${peer.name}: received ${received} event(s)`)
         const { refusals, trusted, ...result } = yield* ingest(peerTarget, updates)
         const problems = [...updates.flatMap((u) => (u.problem === undefined ? [] : [u.problem])), ...refusals]
         const refused = problems.map((problem) => ({ town: "town" in problem ? problem.town : "", reason: problem.message }))
