@@ -155,5 +155,7 @@ export const normalizeLabels = (labels: Iterable<string>): ReadonlyArray<string>
  * prototype instead.
  */
 export const setMember = (target: Record<string, unknown>, key: string, value: unknown): void => {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  // Plain assignment is fast; only `__proto__` would reach the prototype instead of the object.
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
 }

@@ -146,7 +146,11 @@ const applyValues = (
   for (const [key, value] of Object.entries(values)) {
     if (key === "id" || value === undefined) continue
     const stored = own(stamps, key)
-    if (!UNCONFLICTED.has(key)) {
+    // The common case, a change that saw the current value (or an older one arriving late),
+    // leaves the heads as they are: no need to build them.
+    const plain = own(heads, key) === undefined &&
+      (stored === undefined || hasSeen(stamp, stored) || hasSeen(stored, stamp))
+    if (!UNCONFLICTED.has(key) && !plain) {
       const current: ReadonlyArray<Head> = own(heads, key) ??
         (stored === undefined ? [] : [{ stamp: stored, value: own(fields, key) }])
       const after = nextHeads(current, { stamp, value: value === null ? undefined : value })

@@ -218,7 +218,10 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
             }
           }
           const content: BatchRows = batchRows(batch, issues, peers)
+          const t0 = performance.now()
           const counts = yield* sqlStep(`write ${range}`, writeBatch({ url: target.url, town, rows: content, from: position, to }))
+          const g = globalThis as any; g.__t = g.__t ?? {}; g.__t.batch = (g.__t.batch ?? 0) + performance.now() - t0
+          if (last.seq % 100000 === 0) process.stderr.write(JSON.stringify(g.__t) + "\n")
           position = to
           written.at = to
           rows = addCounts(rows, counts)
@@ -353,7 +356,11 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
             if (error._tag === "DoltUnavailable" && error.operation === "connect") unreachable = true
           })
         ),
-        Effect.mapError((error) => new DoltProjectionBehind({ reason: error.message }))
+        Effect.mapError((error) => new DoltProjectionBehind({ reason: error.message })),
+        // The events are durable whatever happens here: even a bug in the projection is a notice, not a failed command.
+        Effect.catchAllDefect((defect) =>
+          Effect.fail(new DoltProjectionBehind({ reason: `internal error: ${defect instanceof Error ? defect.message : String(defect)}` }))
+        )
       )
     }
   }

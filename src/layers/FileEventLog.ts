@@ -198,20 +198,34 @@ const make = (options: FileEventLogOptions): EventLogService => {
     )
   }
 
-  const maybeSnapshot = (snapshotSeq: number, head: LogHead): void => {
-    if (head.seq - snapshotSeq < options.snapshotEvery) return
-    const all = loadSync(dir, SliceNames)
-    const meta: SnapshotMeta = {
-      version: 1,
-      seq: all.end.seq,
-      hash: all.end.hash,
-      position: all.end.position,
-      slices: SliceNames
-    }
+  /**
+   * Once enough events have accumulated, snapshot every slice at the new
+   * head. The slices this write did not load are loaded as they were before
+   * it (the lock is held, so the log has not moved) and the new events folded
+   * into them in memory: nothing just written is read back.
+   */
+  const snapshotDue = (snapshotSeq: number, seq: number): boolean => seq - snapshotSeq >= options.snapshotEvery
+
+  /** The slices a write did not load, as they are before it (read before appending). */
+  const otherSlices = (loadedState: SliceStates): SliceStates => {
+    const missing = SliceNames.filter((name) => !(name in loadedState))
+    return missing.length === 0 ? {} : loadSync(dir, missing).state
+  }
+
+  const writeSnapshotAt = (
+    head: LogHead,
+    position: Position,
+    loadedState: SliceStates,
+    rest: SliceStates,
+    group: ReadonlyArray<Envelope>
+  ): void => {
+    foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
+    const all: SliceStates = { ...rest, ...loadedState }
+    const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames }
     writeSnapshot(
       dir,
       meta,
-      SliceNames.map((name) => [name, (TownSlices[name] as { encode: (s: unknown) => unknown }).encode(all.state[name])])
+      SliceNames.map((name) => [name, (TownSlices[name] as { encode: (s: unknown) => unknown }).encode(all[name])])
     )
   }
 
@@ -273,13 +287,15 @@ const make = (options: FileEventLogOptions): EventLogService => {
           const after = yield* Effect.try({
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
-              appendGroup(end, sealed.lines)
+              const due = snapshotDue(loaded.snapshotSeq, head.seq + sealed.envelopes.length)
+              const rest = due ? otherSlices(loaded.state) : undefined
+              const position = appendGroup(end, sealed.lines)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
               try {
-                maybeSnapshot(loaded.snapshotSeq, newHead)
+                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed.envelopes)
               } catch (error) {
                 // The events are durable; a snapshot can be taken next time.
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)
