@@ -218,10 +218,7 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
             }
           }
           const content: BatchRows = batchRows(batch, issues, peers)
-          const t0 = performance.now()
           const counts = yield* sqlStep(`write ${range}`, writeBatch({ url: target.url, town, rows: content, from: position, to }))
-          const g = globalThis as any; g.__t = g.__t ?? {}; g.__t.batch = (g.__t.batch ?? 0) + performance.now() - t0
-          if (last.seq % 100000 === 0) process.stderr.write(JSON.stringify(g.__t) + "\n")
           position = to
           written.at = to
           rows = addCounts(rows, counts)

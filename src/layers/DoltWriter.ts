@@ -115,7 +115,7 @@ const upsertText = (table: TableSpec, rows: number): string => {
   const one = `(${table.columns.map(() => "?").join(", ")})`
   const updates = table.columns.filter((c) => !table.key.includes(c)).map((c) => `${quote(c)} = VALUES(${quote(c)})`)
   return `INSERT INTO ${table.name} (${table.columns.map(quote).join(", ")}) VALUES ${Array(rows).fill(one).join(", ")}` +
-    (process.env.NOODKU ? "" : ` ON DUPLICATE KEY UPDATE ${updates.join(", ")}`)
+    ` ON DUPLICATE KEY UPDATE ${updates.join(", ")}`
 }
 
 /** Insert or replace rows by key. */
@@ -123,9 +123,7 @@ export const upsert = (table: TableSpec, rows: ReadonlyArray<Row>): Effect.Effec
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     for (const group of chunks(rows, table.columns.length)) {
-      const t0 = performance.now()
       yield* sql.unsafe(upsertText(table, group.length), group.flat()).unprepared
-      const g = globalThis as any; g.__t = g.__t ?? {}; g.__t[table.name] = (g.__t[table.name] ?? 0) + performance.now() - t0
     }
     return rows.length
   })
@@ -207,13 +205,9 @@ export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError
       const peers = yield* upsert(PeersTable, rows.peers)
       deleted += yield* deleteWhereIn(IssuesTable.name, "id", rows.goneIssues)
       const issues = yield* upsert(IssuesTable, rows.issues)
-      const t1 = performance.now()
       deleted += yield* deleteWhereIn(ConflictsTable.name, "issue_id", rows.conflictIssues)
-      ;(globalThis as any).__t.del = ((globalThis as any).__t.del ?? 0) + performance.now() - t1
       const conflicts = yield* upsert(ConflictsTable, rows.conflicts)
-      const t0 = performance.now()
       yield* moveCheckpoint(batch.town, batch.to)
-      const g = globalThis as any; g.__t = g.__t ?? {}; g.__t.cp = (g.__t.cp ?? 0) + performance.now() - t0
       return { events, issues, peers, syncRuns, conflicts, deleted }
     }))
   })

@@ -6,7 +6,7 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import { InvalidArgument } from "../domain/Errors.js"
 import type { LogPoint } from "../domain/LogPoint.js"
-import { evolveTown, initialTownState, type TownState } from "../domain/Town.js"
+import { initialTownState, type SliceName, SliceNames, type TownState, TownSlices } from "../domain/Town.js"
 import type { Envelope } from "../events/Envelope.js"
 import { EventLog, type LogError, type LogHead } from "../events/EventLog.js"
 
@@ -49,7 +49,9 @@ export interface Replayed {
 export const replayUntil = (until: LogPoint): Effect.Effect<Replayed, LogError | InvalidArgument, EventLog> =>
   Effect.gen(function*() {
     const log = yield* EventLog
-    let state = initialTownState
+    // One record updated slice by slice: a replay of millions of events makes no town object per event.
+    const state: { -readonly [K in SliceName]: TownState[K] } = { ...initialTownState }
+    const evolvers = SliceNames.map((name) => [name, TownSlices[name].evolve as (s: unknown, e: Envelope) => unknown] as const)
     let head: LogHead = { seq: 0, hash: "" }
     let at: string | undefined
     let found = until._tag !== "EventId"
@@ -66,7 +68,7 @@ export const replayUntil = (until: LogPoint): Effect.Effect<Replayed, LogError |
     yield* upTo(log.read()).pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
-          state = evolveTown(state, event)
+          for (const [name, evolve] of evolvers) (state as Record<string, unknown>)[name] = evolve(state[name], event)
           head = { seq: event.seq, hash: event.hash }
           at = event.at
           if (until._tag === "EventId" && event.id === until.id) found = true
