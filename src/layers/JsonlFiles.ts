@@ -13,20 +13,14 @@ import { serializeIssuesJsonl } from "../domain/IssueJsonl.js"
 import { canonicalJson } from "../events/Canonical.js"
 import type { Envelope } from "../events/Envelope.js"
 import type { Projection } from "../events/Projection.js"
-import { fsyncDir } from "./LogFiles.js"
+import { fsyncDir, writeFileDurably } from "./LogFiles.js"
 
 /** Replace `file` with `content` so that readers see the old bytes or the new, never a mix. */
 export const writeFileAtomically = (file: string, content: string): void => {
   const dir = path.dirname(file)
   fs.mkdirSync(dir, { recursive: true })
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`)
-  const fd = fs.openSync(tmp, "w", 0o644)
-  try {
-    fs.writeSync(fd, content)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
+  writeFileDurably(tmp, content)
   fs.renameSync(tmp, file)
   fsyncDir(dir)
 }

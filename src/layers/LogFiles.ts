@@ -109,7 +109,8 @@ export const readSnapshotMeta = (dir: string): { readonly meta: SnapshotMeta; re
 export const readSnapshotSlice = (snapshotAt: string, slice: string): unknown =>
   JSON.parse(fs.readFileSync(path.join(snapshotAt, `${slice}.json`), "utf8"))
 
-const writeFileDurably = (file: string, content: string): void => {
+/** Write a whole file and fsync it before returning. */
+export const writeFileDurably = (file: string, content: string): void => {
   const fd = fs.openSync(file, "w", 0o644)
   try {
     fs.writeSync(fd, content)
