@@ -91,8 +91,10 @@ const pullLine = (
     waiting: number
     newConflicts: ReadonlyArray<string>
     trusted: ReadonlyArray<{ town: string; key: string; how: string }>
+    notes: ReadonlyArray<string>
   }
 ) =>
+  report.notes.map((note) => `${peer}: note: ${note}\n`).join("") +
   report.trusted.map((t) => `${peer}: trusting town ${t.town} with key …${t.key.slice(-16)} (${t.how === "pinned" ? "pinned" : "first use"})\n`).join("") +
   `${peer}: pulled ${report.events} event(s) in ${report.batches} batch(es)${
     report.waiting > 0 ? `; ${report.waiting} batch(es) wait for events of towns not seen yet` : ""

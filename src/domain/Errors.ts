@@ -115,7 +115,9 @@ export class DoltBackendRequired extends Schema.TaggedError<DoltBackendRequired>
   reason: Schema.String
 }) {
   override get message() {
-    return `federation requires the Dolt storage backend (${this.reason}; storage.backend is ${this.backend})`
+    return this.backend === ""
+      ? `federation requires the Dolt backend: ${this.reason}`
+      : `federation requires the Dolt storage backend (${this.reason}; storage.backend is ${this.backend})`
   }
   readonly hint = "set it with: bd config set storage.backend dolt   (and dolt.url for a Dolt SQL server)"
   readonly exitCode = ExitCode.doltBackendRequired
@@ -161,7 +163,11 @@ export class IntegrityError extends Schema.TaggedError<IntegrityError>()("Integr
   override get message() {
     return `integrity check failed at ${this.file}${this.line > 0 ? `:${this.line}` : ""}: ${this.reason}`
   }
-  readonly hint = "the log was changed outside bd; restore .beads/log from a backup or a peer, then run: bd federation verify"
+  get hint() {
+    return this.file.includes("refs/beads/")
+      ? "nothing of that branch was ingested; ask the operator of that endpoint what rewrote it (bd federation status shows every peer)"
+      : "the log was changed outside bd; restore .beads/log from a backup or a peer, then run: bd federation verify"
+  }
   readonly exitCode = ExitCode.integrity
 }
 

@@ -13,7 +13,11 @@ import type { SovereigntyTier } from "./Settings.js"
 
 /** Fields that name a person, wherever an issue carries them. */
 export const IDENTIFIER_FIELDS: ReadonlyArray<string> = ["assignee", "owner", "created_by", "deleted_by"]
-const TIMESTAMP_FIELDS: ReadonlyArray<string> = ["created_at", "updated_at", "closed_at", "deleted_at"]
+/** Records inside an issue that carry people and times of their own. */
+const NESTED_RECORDS: ReadonlyArray<string> = ["comments", "dependencies"]
+
+/** Beads names its times `*_at` (created_at, closed_at, …); defer_until is the one other. */
+const isTimestampKey = (key: string): boolean => key.endsWith("_at") || key === "defer_until"
 
 export interface TierContext {
   readonly tier: SovereigntyTier
@@ -35,35 +39,38 @@ const person = (ctx: TierContext, value: unknown): unknown => {
   return typeof value === "string" ? ctx.pseudonym(value) : value
 }
 
-const rewriteComments = (ctx: TierContext, comments: unknown): unknown =>
-  Array.isArray(comments)
-    ? comments.map((comment) => {
-      if (typeof comment !== "object" || comment === null) return comment
-      const out: Record<string, unknown> = { ...(comment as Record<string, unknown>) }
-      if ("author" in out) {
-        const author = person(ctx, out["author"])
-        if (author === undefined) delete out["author"]
-        else out["author"] = author
-      }
-      if (ctx.tier === "T4" && "created_at" in out) out["created_at"] = toDay(out["created_at"])
-      return out
-    })
-    : comments
+/** Comments and dependency records: their author / created_by like the issue's people, their times like its times. */
+const rewriteRecords = (ctx: TierContext, records: unknown): unknown =>
+  Array.isArray(records)
+    ? records.map((record) =>
+      typeof record === "object" && record !== null && !Array.isArray(record)
+        ? rewriteFields(ctx, record as Record<string, unknown>, ["author"])
+        : record
+    )
+    : records
 
-/** The issue fields (or field changes) as the tier lets them leave the town. */
-const rewriteFields = (ctx: TierContext, fields: Readonly<Record<string, unknown>>): Record<string, unknown> => {
-  const identifiers = [...IDENTIFIER_FIELDS, ...ctx.extraIdentifiers]
+const setOwn = (target: Record<string, unknown>, key: string, value: unknown): void => {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/** The issue fields (or field changes, or a nested record) as the tier lets them leave the town. */
+const rewriteFields = (
+  ctx: TierContext,
+  fields: Readonly<Record<string, unknown>>,
+  morePeople: ReadonlyArray<string> = []
+): Record<string, unknown> => {
+  const identifiers = [...IDENTIFIER_FIELDS, ...ctx.extraIdentifiers, ...morePeople]
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(fields)) {
     if (identifiers.includes(key)) {
       const rewritten = person(ctx, value)
-      if (rewritten !== undefined) Object.defineProperty(out, key, { value: rewritten, enumerable: true, writable: true, configurable: true })
-    } else if (key === "comments") {
-      out[key] = rewriteComments(ctx, value)
-    } else if (ctx.tier === "T4" && TIMESTAMP_FIELDS.includes(key)) {
-      out[key] = toDay(value)
+      if (rewritten !== undefined) setOwn(out, key, rewritten)
+    } else if (NESTED_RECORDS.includes(key)) {
+      setOwn(out, key, rewriteRecords(ctx, value))
+    } else if (ctx.tier === "T4" && isTimestampKey(key)) {
+      setOwn(out, key, toDay(value))
     } else {
-      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+      setOwn(out, key, value)
     }
   }
   return out

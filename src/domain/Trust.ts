@@ -19,6 +19,8 @@ export interface TrustedKey {
 
 export interface TownTrust {
   readonly current?: TrustedKey
+  /** Keys trusted before the current one (superseded, not revoked): they still vouch for old batches. */
+  readonly former?: ReadonlyArray<string>
   readonly revoked: ReadonlyArray<string>
 }
 
@@ -47,7 +49,21 @@ export const judgeKey = (state: TrustState, town: string, key: string): TrustDec
         reason: `town ${town} now signs with another key than the one trusted (${short(trust.current.key)}); if that is expected, accept it with: bd federation trust add ${town} ${key}`
       }
   }
+  if (trust !== undefined) {
+    // Known, but its key was revoked: a new key is a person's decision, never first use.
+    return {
+      _tag: "Refused",
+      reason: `the key of town ${town} was revoked; to trust a new one: bd federation trust add ${town} ${key}`
+    }
+  }
   return { _tag: "Record", how: state.pinned[key] !== undefined ? "pinned" : "first-use" }
+}
+
+/** Whether `key` vouched for `town` at some point and was not revoked (for auditing old batches). */
+export const vouchedFor = (state: TrustState, town: string, key: string): boolean => {
+  const trust = state.towns[town]
+  if (trust === undefined || trust.revoked.includes(key)) return false
+  return trust.current?.key === key || (trust.former ?? []).includes(key)
 }
 
 export const short = (key: string): string => `${key.slice(-16)}`
@@ -65,13 +81,22 @@ export const evolveTrust = (state: TrustState, event: Envelope): TrustState => {
       if (typeof data.town !== "string" || typeof data.key !== "string") return state
       const previous = state.towns[data.town] ?? { revoked: [] }
       const current: TrustedKey = { key: data.key, how: data.how ?? "accepted", at: event.at, by: event.actor }
-      return { ...state, towns: { ...state.towns, [data.town]: { ...previous, current, revoked: previous.revoked.filter((k) => k !== data.key) } } }
+      const superseded = previous.current !== undefined && previous.current.key !== data.key ? [previous.current.key] : []
+      const former = [...(previous.former ?? []), ...superseded].filter((k) => k !== data.key)
+      return {
+        ...state,
+        towns: {
+          ...state.towns,
+          [data.town]: { current, former, revoked: previous.revoked.filter((k) => k !== data.key) }
+        }
+      }
     }
     case "TrustKeyRevoked": {
       if (typeof data.town !== "string" || typeof data.key !== "string") return state
       const previous = state.towns[data.town] ?? { revoked: [] }
       const revoked = [...previous.revoked.filter((k) => k !== data.key), data.key]
-      const next: TownTrust = previous.current?.key === data.key ? { revoked } : { ...previous, revoked }
+      const former = (previous.former ?? []).filter((k) => k !== data.key)
+      const next: TownTrust = previous.current?.key === data.key ? { former, revoked } : { ...previous, former, revoked }
       return { ...state, towns: { ...state.towns, [data.town]: next } }
     }
     case "TrustKeyPinned":

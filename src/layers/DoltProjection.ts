@@ -17,7 +17,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ExitCode } from "../domain/Errors.js"
@@ -173,6 +173,63 @@ class Diverged {
   readonly _tag = "Diverged"
 }
 
+/** Events to write together, with the state after the last of them. */
+interface LogBatch {
+  readonly events: ReadonlyArray<Envelope>
+  readonly issues: IssuesState
+  readonly peers: PeersState
+}
+
+/**
+ * The log after `start`, folded from seq 1 and cut into batches of
+ * `batchSize`, each with the state as of its last event (the states are
+ * persistent values, so a batch keeps its own while the fold goes on).
+ * Fails with `Diverged` when the event at `start` is not the one the
+ * checkpoint names, or the log ends before it.
+ */
+const batchesAfter = (
+  readFrom: CatchUpSource["readFrom"],
+  start: Checkpoint,
+  batchSize: number
+): Stream.Stream<LogBatch, LogError | Diverged> =>
+  Stream.suspend(() => {
+    let issues = IssuesSlice.initial
+    let peers = PeersSlice.initial
+    let pending: Array<Envelope> = []
+    let matched = start.seq === 0
+    const folded = readFrom(1).pipe(
+      Stream.mapChunksEffect((chunk) =>
+        Effect.suspend(() => {
+          const ready: Array<LogBatch> = []
+          for (const event of chunk) {
+            issues = IssuesSlice.evolve(issues, event)
+            peers = PeersSlice.evolve(peers, event)
+            if (event.seq < start.seq) continue
+            if (event.seq === start.seq && !matched) {
+              if (event.hash !== start.hash) return Effect.fail(new Diverged())
+              matched = true
+              continue
+            }
+            pending.push(event)
+            if (pending.length >= batchSize) {
+              ready.push({ events: pending, issues, peers })
+              pending = []
+            }
+          }
+          return Effect.succeed(Chunk.unsafeFromArray(ready))
+        })
+      )
+    )
+    const rest = Stream.suspend(() =>
+      !matched
+        ? Stream.fail(new Diverged())
+        : pending.length === 0
+        ? Stream.empty
+        : Stream.make({ events: pending, issues, peers })
+    )
+    return Stream.concat(folded, rest)
+  })
+
 export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjectionService => {
   const { target, town } = options
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
@@ -256,32 +313,11 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
       }
 
       // Behind by more than the last commit: fold the log from the start, writing what follows the checkpoint.
-      const fold = Effect.gen(function*() {
-        let issues = IssuesSlice.initial
-        let peers = PeersSlice.initial
-        let pending: Array<Envelope> = []
-        let matched = position.seq === 0
-        yield* Stream.runForEachChunk(source.readFrom(1), (chunk) =>
-          Effect.gen(function*() {
-            for (const event of chunk) {
-              issues = IssuesSlice.evolve(issues, event)
-              peers = PeersSlice.evolve(peers, event)
-              if (event.seq < position.seq) continue
-              if (event.seq === position.seq && !matched) {
-                if (event.hash !== position.hash) return yield* Effect.fail(new Diverged())
-                matched = true
-                continue
-              }
-              pending.push(event)
-              if (pending.length >= batchSize) {
-                yield* flush(pending, issues, peers)
-                pending = []
-              }
-            }
-          }))
-        if (!matched) return yield* Effect.fail(new Diverged())
-        if (pending.length > 0) yield* flush(pending, issues, peers)
-      })
+      // The folding runs ahead (a buffer of two batches) while the server writes: CPU here overlaps IO there.
+      const fold = batchesAfter(source.readFrom, position, batchSize).pipe(
+        Stream.buffer({ capacity: 2 }),
+        Stream.runForEach((batch) => flush(batch.events, batch.issues, batch.peers))
+      )
 
       const diverged = yield* fold.pipe(
         Effect.as(false),

@@ -12,7 +12,7 @@
 import { HashSet, Option } from "effect"
 import { findConflict, type OpenConflict } from "../domain/Conflicts.js"
 import { findPeer, listPeers, type Peer, type PeersState } from "../domain/Federation.js"
-import { isJsonObject } from "../domain/IssueFields.js"
+import { compareText, isJsonObject } from "../domain/IssueFields.js"
 import { allIssues, getIssue, IssueEventType, type IssuesState } from "../domain/IssueState.js"
 import type { Envelope } from "../events/Envelope.js"
 
@@ -230,7 +230,8 @@ export const batchRows = (events: ReadonlyArray<Envelope>, issues: IssuesState, 
   }
   const issueRows: Array<Row> = []
   const goneIssues: Array<string> = []
-  for (const id of touchedIssues) {
+  // In key order: the server appends to its index pages rather than jumping between them.
+  for (const id of [...touchedIssues].sort(compareText)) {
     Option.match(getIssue(issues, id), {
       onNone: () => goneIssues.push(id),
       onSome: (record) => issueRows.push(issueRow(record.fields))

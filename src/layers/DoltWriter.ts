@@ -123,7 +123,7 @@ export const upsert = (table: TableSpec, rows: ReadonlyArray<Row>): Effect.Effec
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     for (const group of chunks(rows, table.columns.length)) {
-      yield* sql.unsafe(upsertText(table, group.length), group.flat()).unprepared
+      yield* sql.unsafe(upsertText(table, group.length), group.flat()).raw
     }
     return rows.length
   })

@@ -2,16 +2,19 @@
  * The Remote service on git. The town keeps a bare shadow repository
  * (`.beads/federation/remote.git`):
  *
- *   refs/beads/towns/<own town>      our branch: one commit per published batch
+ *   refs/beads/own/<tier>            our branch as published at that tier:
+ *                                    one commit per published batch
  *   refs/beads/towns/<other town>    the last batch of that town we ingested
  *   refs/beads/incoming/<peer>/<t>   what the last fetch from <peer> brought
  *
  * A batch commit's tree holds `events.jsonl` (canonical JSON, one event a
  * line), `meta.json` (which carries the events' hash) and `signature.json`
- * (the origin town's Ed25519 signature of the canonical meta). Pushing sends every `refs/beads/towns/*` we hold —
- * our own and the ones we relay, as the very objects we fetched — never
- * forced. Fetching force-updates only the incoming namespace; whether a
- * town's branch moved forward is then checked against what we ingested.
+ * (the origin town's Ed25519 signature of the canonical meta). Pushing sends
+ * our branch of the peer's tier as `refs/beads/towns/<our town>`, and relays
+ * the other towns' branches we hold that the sovereignty rules allow — the
+ * very objects we fetched — never forced. Fetching force-updates only the
+ * incoming namespace; whether a town's branch moved forward is then checked
+ * against what we ingested.
  */
 import { CommandExecutor } from "@effect/platform"
 import { Effect, Either, Layer, Option } from "effect"

@@ -112,13 +112,17 @@ export const FederationLive: Layer.Layer<Federation, never, EventLog | Credentia
 )
 
 /** Federation in a mode or backend that does not carry it: every call says why and how to fix it. */
-export const FederationRefused = (refusal: (command: string) => FederationOff): Layer.Layer<Federation> =>
-  Layer.succeed(
+export const FederationRefused = (refusal: (command: string) => FederationOff): Layer.Layer<Federation, never, Session> =>
+  Layer.effect(
     Federation,
-    Federation.of({
-      addPeer: () => Effect.fail(refusal("bd federation add-peer")),
-      removePeer: () => Effect.fail(refusal("bd federation remove-peer")),
-      listPeers: Effect.fail(refusal("bd federation list-peers")),
-      getPeer: () => Effect.fail(refusal("bd federation"))
+    Effect.map(Session, (session) => {
+      // The refusal names the command the user ran (push, status, …), whichever call it reached first.
+      const refused = Effect.fail(refusal(session.command))
+      return Federation.of({
+        addPeer: () => refused,
+        removePeer: () => refused,
+        listPeers: refused,
+        getPeer: () => refused
+      })
     })
   )

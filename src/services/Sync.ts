@@ -12,6 +12,7 @@ import { type Endpoint, endpointEngine, parseEndpoint } from "../domain/Endpoint
 import {
   BatchRefused,
   ConflictNotFound,
+  type CredentialsError,
   DoltBackendRequired,
   IntegrityError,
   type InvalidArgument,
@@ -28,7 +29,7 @@ import { getIssue } from "../domain/IssueState.js"
 import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
 import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
-import { evolveTrust, judgeKey, recordKey } from "../domain/Trust.js"
+import { evolveTrust, judgeKey, recordKey, vouchedFor } from "../domain/Trust.js"
 import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { Credentials } from "../layers/Credentials.js"
@@ -47,6 +48,7 @@ export type PeerFailure =
   | DoltBackendRequired
   | InvalidEndpoint
   | SovereigntyViolation
+  | CredentialsError
   | LogError
 
 export interface PullReport {
@@ -58,6 +60,8 @@ export interface PullReport {
   readonly newConflicts: ReadonlyArray<string>
   /** Towns whose branch at the peer could not be ingested, and why. */
   readonly refused: ReadonlyArray<{ readonly town: string; readonly reason: string }>
+  /** Things worth telling that are not failures (another tier's version of a branch we hold). */
+  readonly notes: ReadonlyArray<string>
   /** Keys recorded for towns seen for the first time (trust on first use, or pinned). */
   readonly trusted: ReadonlyArray<{ readonly town: string; readonly key: string; readonly how: string }>
 }
@@ -167,12 +171,11 @@ export const SyncLive = (
         const endpoint: Endpoint = yield* parseEndpoint(peer.endpoint)
         if (endpointEngine(endpoint) === "dolt") {
           return yield* Effect.fail(new DoltBackendRequired({
-            backend: "dolt",
-            reason: `peer ${peer.name} (${peer.endpoint}) is a Dolt remote, which moves events through a Dolt SQL server; this build carries git endpoints only`
+            backend: "",
+            reason: `peer ${peer.name} (${peer.endpoint}) is a Dolt remote: events move through Dolt only with a Dolt SQL server (dolt.url), and this build carries them over git endpoints only`
           }))
         }
-        const stored = yield* Effect.mapError(credentials.lookup(peer.name), (error) =>
-          new DoltBackendRequired({ backend: "dolt", reason: error.message }))
+        const stored = yield* credentials.lookup(peer.name)
         return { name: peer.name, endpoint, credentials: Option.getOrUndefined(stored), tier: tierOf(peer) }
       })
 
@@ -342,7 +345,8 @@ export const SyncLive = (
         yield* record("PullCompleted", { peer: peer.name, batches: result.batches, events: result.events, refused })
         const problem = problems[0]
         if (problem !== undefined) return yield* Effect.fail(problem)
-        return { peer: peer.name, ...result, refused, trusted }
+        const notes = updates.flatMap((u) => (u.note === undefined ? [] : [u.note]))
+        return { peer: peer.name, ...result, refused, trusted, notes }
       }).pipe(Effect.tapError((error) => Effect.ignore(record("PullFailed", { peer: peer.name, message: messageOf(error) }))))
 
     const resolveAll = (strategy: ConflictStrategy) =>
@@ -435,12 +439,11 @@ export const SyncLive = (
         for (const update of updates) {
           if (update.problem !== undefined) return yield* Effect.fail(update.problem)
           for (const batch of update.batches) {
-            const judged = judgeKey(trust, update.town, batch.signer)
-            if (judged._tag !== "Trusted") {
+            if (!vouchedFor(trust, update.town, batch.signer)) {
               return yield* Effect.fail(new BatchRefused({
                 peer: "this town",
                 town: update.town,
-                reason: judged._tag === "Refused" ? judged.reason : "its signer was never recorded in the trust store"
+                reason: `a batch held for it is signed with a key the trust store does not accept for it (…${batch.signer.slice(-16)})`
               }))
             }
             batches++
