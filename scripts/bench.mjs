@@ -14,41 +14,47 @@ import { appendThroughput } from "./bench/append.mjs"
 import { bigLogStart } from "./bench/bigLogStart.mjs"
 import { coldStart } from "./bench/coldStart.mjs"
 import { importIssues } from "./bench/importIssues.mjs"
-import { projectRoot } from "./bench/processes.mjs"
+import { freezeCli, projectRoot } from "./bench/processes.mjs"
 import { readCommands } from "./bench/readCommands.mjs"
 import { replay } from "./bench/replay.mjs"
 import { machine, renderTable, writeResults } from "./bench/report.mjs"
+import { reps } from "./bench/stats.mjs"
 
+// Repetitions are reps(at most, at least, seconds to aim for): see alternate() in bench/stats.mjs.
 const FULL = {
-  coldStartPairs: 21,
+  coldStart: reps(21, 15, 60),
   bigBatch: 100_000,
+  bigBatchReps: reps(5, 3, 45),
   smallCommands: 300,
-  appendReps: 5,
+  smallCommandsReps: reps(7, 3, 25),
   createCommands: 50,
-  createBlocks: 3,
+  createBlocks: reps(3, 1, 40),
   replayEvents: 1_000_000,
-  replayBatch: 10_000,
+  replayBatch: 20_000,
   replayTail: 1_000,
-  replayReps: 3,
+  replayReps: reps(3, 3, 120),
   smallTownEvents: 1_000,
-  imports: [{ issues: 10_000, reps: 5 }, { issues: 100_000, reps: 3 }],
-  readPairs: 15
+  bigLogStart: reps(21, 9, 40),
+  imports: [{ issues: 10_000, reps: reps(7, 3, 30) }, { issues: 100_000, reps: reps(3, 3, 60) }],
+  readCommands: reps(15, 5, 40)
 }
 
 const QUICK = {
-  coldStartPairs: 7,
+  coldStart: reps(7, 5, 15),
   bigBatch: 10_000,
+  bigBatchReps: reps(3, 3, 15),
   smallCommands: 50,
-  appendReps: 3,
+  smallCommandsReps: reps(3, 3, 10),
   createCommands: 10,
-  createBlocks: 2,
+  createBlocks: reps(2, 1, 10),
   replayEvents: 20_000,
   replayBatch: 2_000,
   replayTail: 1_000,
-  replayReps: 3,
+  replayReps: reps(3, 3, 15),
   smallTownEvents: 1_000,
-  imports: [{ issues: 1_000, reps: 3 }, { issues: 5_000, reps: 3 }],
-  readPairs: 7
+  bigLogStart: reps(7, 5, 15),
+  imports: [{ issues: 1_000, reps: reps(3, 3, 10) }, { issues: 5_000, reps: reps(3, 3, 10) }],
+  readCommands: reps(7, 5, 15)
 }
 
 const BENCHMARKS = [
@@ -79,6 +85,7 @@ for (const built of ["dist/bd-main.cjs", "dist/lib/index.js"]) {
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "bd-bench-"))
 fs.mkdirSync(path.join(root, "home"))
+freezeCli(root)
 const removeRoot = () => fs.rmSync(root, { recursive: true, force: true })
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {

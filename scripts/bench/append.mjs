@@ -8,7 +8,7 @@ import { EventLog } from "../../dist/lib/index.js"
 import { WARMUP_RUNS } from "./coldStart.mjs"
 import { bdMs, run } from "./processes.mjs"
 import { throughputFigure } from "./report.mjs"
-import { alternate, collectGarbage, median, timed } from "./stats.mjs"
+import { alternate, collectGarbage, median, repeat, reps, timed } from "./stats.mjs"
 import { appendOnce, createTown, logLayer, segmentFiles } from "./towns.mjs"
 import { createdEvents } from "./workload.mjs"
 
@@ -49,7 +49,7 @@ const oneEventTransacts = (layer, events) =>
  * Alternate the subject (appending `events` through the log, fresh log each
  * run) with the floor (the same bytes, split the same way, fsynced).
  */
-const inProcess = async ({ root, name, reps, count, appendAll, split }) => {
+const inProcess = async ({ root, name, repetitions, count, appendAll, split }) => {
   let runNumber = 0
   const freshLog = () => path.join(root, "append", `${name}-${runNumber++}`, "log")
   const dropLog = (logDir) => fs.rmSync(path.dirname(logDir), { recursive: true, force: true })
@@ -73,60 +73,67 @@ const inProcess = async ({ root, name, reps, count, appendAll, split }) => {
     dropLog(logDir)
     return count / (ms / 1000)
   }
-  return { runs: await alternate(reps, baseline, subject), bytes: buffers.reduce((sum, b) => sum + b.length, 0) }
+  return { runs: await alternate(repetitions, baseline, subject), bytes: buffers.reduce((sum, b) => sum + b.length, 0) }
 }
 
 // A separate process that appends one line durably, as small as a durable command can be.
 const APPEND_ONE_LINE = `const fs=require("node:fs");const fd=fs.openSync(process.argv[1],"a");` +
   `fs.writeSync(fd,process.argv[2]+"\\n");fs.fsyncSync(fd);fs.closeSync(fd)`
 
-export const appendThroughput = async ({ root, sizes, progress, note }) => {
-  const figures = []
-
-  progress(`(a) one transact of ${sizes.bigBatch.toLocaleString("en-US")} events vs write+fsync of the same bytes, ${sizes.appendReps} pairs`)
-  const big = createdEvents(sizes.bigBatch, TOWN_ID)
-  const a = await inProcess({
+const bigTransact = async ({ root, sizes, progress, note }) => {
+  const size = sizes.bigBatch.toLocaleString("en-US")
+  progress(`(a) one transact of ${size} events vs write+fsync of the same bytes, up to ${sizes.bigBatchReps.pairs} pairs`)
+  const events = createdEvents(sizes.bigBatch, TOWN_ID)
+  const measured = await inProcess({
     root,
     name: "a",
-    reps: sizes.appendReps,
-    count: big.length,
-    appendAll: (layer) => appendOnce(layer, big, ["issues"]),
+    repetitions: sizes.bigBatchReps,
+    count: events.length,
+    appendAll: (layer) => appendOnce(layer, events, ["issues"]),
     split: (bytes) => [bytes]
   })
-  note("appendBatchBytes", a.bytes)
-  figures.push(throughputFigure({
+  note("appendBatchBytes", measured.bytes)
+  return throughputFigure({
     id: "2a",
-    title: `append: 1 transact of ${sizes.bigBatch.toLocaleString("en-US")} events`,
+    title: `append: 1 transact of ${size} events`,
     unit: "events/s",
     baselineLabel: "write+fsync",
     subjectLabel: "transact",
-    ...a.runs,
+    ...measured.runs,
     note: "the transact includes its snapshot (taken once 2,000 events have accumulated)"
-  }))
+  })
+}
 
-  progress(`(b) ${sizes.smallCommands} one-event transacts vs ${sizes.smallCommands} write+fsync, ${sizes.appendReps} pairs`)
-  const small = createdEvents(sizes.smallCommands, TOWN_ID, 5)
-  const b = await inProcess({
+const smallTransacts = async ({ root, sizes, progress }) => {
+  const count = sizes.smallCommands
+  progress(`(b) ${count} one-event transacts vs ${count} write+fsync, up to ${sizes.smallCommandsReps.pairs} pairs`)
+  const events = createdEvents(count, TOWN_ID, 5)
+  const measured = await inProcess({
     root,
     name: "b",
-    reps: sizes.appendReps,
-    count: small.length,
-    appendAll: (layer) => oneEventTransacts(layer, small),
+    repetitions: sizes.smallCommandsReps,
+    count,
+    appendAll: (layer) => oneEventTransacts(layer, events),
     split: lineBuffers
   })
-  figures.push(throughputFigure({
+  return throughputFigure({
     id: "2b",
-    title: `append: ${sizes.smallCommands} one-event transacts, in-process`,
+    title: `append: ${count} one-event transacts, in-process`,
     unit: "events/s",
     baselineLabel: "write+fsync",
     subjectLabel: "transact",
-    ...b.runs
-  }))
+    ...measured.runs
+  })
+}
 
-  progress(`(c) bd create x ${sizes.createCommands} vs a node process appending one line, ${sizes.createBlocks} block(s) of alternating pairs`)
+const createCommands = async ({ root, sizes, progress }) => {
+  const count = sizes.createCommands
+  progress(`(c) bd create x ${count} vs a node process appending one line, up to ${sizes.createBlocks.pairs} block(s) of alternating pairs`)
   const town = createTown(root, "create-town")
   const floorFile = path.join(root, "append", "one-line-per-process.jsonl")
-  const line = JSON.stringify({ type: "IssueCreated", data: big[0].data, seq: 1, hash: "0".repeat(64), prev: "0".repeat(64) })
+  fs.mkdirSync(path.dirname(floorFile), { recursive: true })
+  const [event] = createdEvents(1, TOWN_ID, 7)
+  const line = JSON.stringify({ ...event, seq: 1, prev: "0".repeat(64), hash: "0".repeat(64) })
   const baselineMs = () => {
     collectGarbage()
     return run(process.execPath, ["-e", APPEND_ONE_LINE, floorFile, line], town.options).ms
@@ -137,22 +144,28 @@ export const appendThroughput = async ({ root, sizes, progress, note }) => {
     baselineMs()
     subjectMs()
   }
+  // A block is the whole loop of commands, alternating baseline and bd command by command.
+  const perSecond = (times) => times.length / (times.reduce((sum, ms) => sum + ms, 0) / 1000)
   const blocks = { baseline: [], subject: [] }
-  for (let block = 0; block < sizes.createBlocks; block++) {
-    const runs = await alternate(sizes.createCommands, baselineMs, subjectMs)
-    const perSecond = (times) => times.length / (times.reduce((sum, ms) => sum + ms, 0) / 1000)
+  await repeat(sizes.createBlocks, async () => {
+    const runs = await alternate(reps(count, count, Infinity), baselineMs, subjectMs)
     blocks.baseline.push(perSecond(runs.baseline))
     blocks.subject.push(perSecond(runs.subject))
-  }
-  figures.push(throughputFigure({
+  })
+  return throughputFigure({
     id: "2c",
-    title: `append: bd create x ${sizes.createCommands}, one process each`,
+    title: `append: bd create x ${count}, one process each`,
     unit: "cmds/s",
     baselineLabel: "node append+fsync",
     subjectLabel: "bd create",
     ...blocks,
-    note: `median over ${sizes.createBlocks} block(s); mean per command: ` +
+    note: `median over ${blocks.subject.length} block(s); mean per command: ` +
       `baseline ${(1000 / median(blocks.baseline)).toFixed(1)} ms, bd create ${(1000 / median(blocks.subject)).toFixed(1)} ms`
-  }))
-  return figures
+  })
 }
+
+export const appendThroughput = async (context) => [
+  await bigTransact(context),
+  await smallTransacts(context),
+  await createCommands(context)
+]

@@ -10,6 +10,12 @@ import { alternate } from "./stats.mjs"
 import { fillLikeBigTown } from "./replay.mjs"
 import { createTown, PEERS } from "./towns.mjs"
 
+const snapshotSeq = (town) => {
+  const snapshots = path.join(town.logDir, "snapshots")
+  const current = fs.readFileSync(path.join(snapshots, "CURRENT"), "utf8").trim()
+  return JSON.parse(fs.readFileSync(path.join(snapshots, current, "meta.json"), "utf8")).seq
+}
+
 const peerNames = (town) => JSON.parse(bd(["--json", "federation", "list-peers"], town.options).stdout).map((peer) => peer.name)
 
 export const bigLogStart = async ({ root, sizes, progress, shared }) => {
@@ -24,13 +30,13 @@ export const bigLogStart = async ({ root, sizes, progress, shared }) => {
   }
   const bigLabel = `${sizes.replayEvents.toLocaleString("en-US")} ev`
   const smallLabel = `${sizes.smallTownEvents.toLocaleString("en-US")} ev`
-  progress(`list-peers: ${bigLabel} vs ${smallLabel}, ${sizes.coldStartPairs} alternating pairs`)
+  progress(`list-peers: ${bigLabel} vs ${smallLabel}, up to ${sizes.bigLogStart.pairs} alternating pairs`)
   for (let i = 0; i < WARMUP_RUNS; i++) {
     bdMs(["federation", "list-peers"], small.options)
     bdMs(["federation", "list-peers"], big.options)
   }
   const runs = await alternate(
-    sizes.coldStartPairs,
+    sizes.bigLogStart,
     () => bdMs(["federation", "list-peers"], small.options),
     () => bdMs(["federation", "list-peers"], big.options)
   )
@@ -41,7 +47,9 @@ export const bigLogStart = async ({ root, sizes, progress, shared }) => {
       baselineLabel: smallLabel,
       subjectLabel: bigLabel,
       ...runs,
-      target: 1.2
+      target: 1.2,
+      note: `events past the latest snapshot: ${(sizes.replayEvents - snapshotSeq(big)).toLocaleString("en-US")} in the big log, ` +
+        `${sizes.smallTownEvents.toLocaleString("en-US")} in the small one (no snapshot yet)`
     })
   ]
 }

@@ -8,18 +8,18 @@ import { createTown, PEERS } from "./towns.mjs"
 export const WARMUP_RUNS = 2
 
 /** Warm both sides (page cache, code cache), then alternate. */
-export const versusNodeNoop = async (pairs, options, subject) => {
+export const versusNodeNoop = async (reps, options, subject) => {
   for (let i = 0; i < WARMUP_RUNS; i++) {
     nodeNoopMs(options)
     subject()
   }
-  return alternate(pairs, () => nodeNoopMs(options), subject)
+  return alternate(reps, () => nodeNoopMs(options), subject)
 }
 
 export const coldStart = async ({ root, sizes, progress }) => {
   const town = createTown(root, "peers-town", { mode: "dolt-native", peers: PEERS })
-  progress(`list-peers vs node -e 0, ${sizes.coldStartPairs} alternating pairs`)
-  const runs = await versusNodeNoop(sizes.coldStartPairs, town.options, () => bdMs(["federation", "list-peers"], town.options))
+  progress(`list-peers vs node -e 0, ${sizes.coldStart.pairs} alternating pairs`)
+  const runs = await versusNodeNoop(sizes.coldStart, town.options, () => bdMs(["federation", "list-peers"], town.options))
   return [
     timeFigure({
       id: "1",

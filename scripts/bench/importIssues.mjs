@@ -35,7 +35,7 @@ export const importIssues = async ({ root, sizes, progress, note, shared }) => {
     const file = path.join(dir, `issues-${count}.jsonl`)
     fs.writeFileSync(file, beadsJsonl(count))
     note(`importFile${count}`, { issues: count, bytes: fs.statSync(file).size })
-    const towns = Array.from({ length: reps + (warmed ? 0 : 1) }, (_, n) => createTown(root, `import-${count}-${n}`))
+    const towns = Array.from({ length: reps.pairs + (warmed ? 0 : 1) }, (_, n) => createTown(root, `import-${count}-${n}`))
     const options = towns[0].options
     if (!warmed) {
       progress(`warming up with one import of ${count.toLocaleString("en-US")} issues`)
@@ -43,7 +43,7 @@ export const importIssues = async ({ root, sizes, progress, note, shared }) => {
       floor(file, count, options)
       warmed = true
     }
-    progress(`bd import of ${count.toLocaleString("en-US")} issues vs parse+stringify, ${reps} pairs`)
+    progress(`bd import of ${count.toLocaleString("en-US")} issues vs parse+stringify, up to ${reps.pairs} pairs`)
     let next = 0
     const perSecond = (ms) => count / (ms / 1000)
     const runs = await alternate(
@@ -60,7 +60,7 @@ export const importIssues = async ({ root, sizes, progress, note, shared }) => {
       ...runs,
       target: 0.3
     }))
-    shared.importTown = { town: towns[towns.length - 1], issues: count, someId: issueId("bd", Math.floor(count / 2)) }
+    shared.importTown = { town: towns[next - 1], issues: count, someId: issueId("bd", Math.floor(count / 2)) }
   }
   return figures
 }

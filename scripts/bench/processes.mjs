@@ -3,12 +3,33 @@
 // temporary directory (so nothing touches the user's config or secrets) and
 // an actor, so bd never has to ask git who is acting.
 import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { collectGarbage } from "./stats.mjs"
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-export const bdBin = path.join(projectRoot, "bin", "bd.cjs")
+
+/**
+ * A private copy of the built CLI (bin/bd.cjs, the bundle and its code
+ * cache) under the benchmark's directory. Others rebuild dist/ while a run
+ * goes on; the copy keeps every `bd` of the run the same build as the
+ * library this process loaded at its start. Returns the copy's bin/bd.cjs.
+ */
+export const freezeCli = (root) => {
+  const copy = path.join(root, "cli")
+  fs.mkdirSync(path.join(copy, "bin"), { recursive: true })
+  fs.mkdirSync(path.join(copy, "dist"), { recursive: true })
+  fs.copyFileSync(path.join(projectRoot, "bin", "bd.cjs"), path.join(copy, "bin", "bd.cjs"))
+  const dist = path.join(projectRoot, "dist")
+  for (const file of fs.readdirSync(dist).filter((name) => name.startsWith("bd-main.cjs"))) {
+    fs.copyFileSync(path.join(dist, file), path.join(copy, "dist", file))
+  }
+  return path.join(copy, "bin", "bd.cjs")
+}
+
+/** Where `bd` runs and with what: the town directory, a bounded environment, the frozen CLI. */
+export const bdOptions = (root, cwd) => ({ cwd, env: childEnv(path.join(root, "home")), bin: path.join(root, "cli", "bin", "bd.cjs") })
 
 export const childEnv = (home) => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -40,8 +61,8 @@ export const run = (file, args, { cwd, env }) => {
   return { ms, stdout: result.stdout, stderr: result.stderr }
 }
 
-/** `node bin/bd.cjs ARGS` in `cwd`. */
-export const bd = (args, options) => run(process.execPath, [bdBin, ...args], options)
+/** `node bin/bd.cjs ARGS` (the frozen copy) in `options.cwd`. */
+export const bd = (args, options) => run(process.execPath, [options.bin, ...args], options)
 
 /** Wall milliseconds of a `bd` run; collects the parent's garbage first so it does not run mid-measurement. */
 export const bdMs = (args, options) => {

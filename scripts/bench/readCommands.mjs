@@ -15,8 +15,8 @@ export const readCommands = async ({ sizes, progress, shared }) => {
   const size = `${issues.toLocaleString("en-US")} issues`
   const figures = []
   for (const [id, args] of [["6a", ["list"]], ["6b", ["show", someId]]]) {
-    progress(`bd ${args[0]} on ${size} vs node -e 0, ${sizes.readPairs} alternating pairs`)
-    const runs = await versusNodeNoop(sizes.readPairs, town.options, () => bdMs(args, town.options))
+    progress(`bd ${args[0]} on ${size} vs node -e 0, up to ${sizes.readCommands.pairs} alternating pairs`)
+    const runs = await versusNodeNoop(sizes.readCommands, town.options, () => bdMs(args, town.options))
     figures.push(timeFigure({
       id,
       title: `bd ${args[0]} cold start, ${size}`,

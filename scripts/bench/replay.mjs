@@ -47,7 +47,7 @@ export const replay = async ({ root, sizes, progress, note, shared }) => {
   progress(`generating ${total.toLocaleString("en-US")} events in transacts of ${sizes.replayBatch.toLocaleString("en-US")} (last one ${sizes.replayTail})`)
   const generated = await timed(() =>
     fillLikeBigTown(town, total, sizes, (done, all) => {
-      if (done % (sizes.replayBatch * 10) === 0) progress(`  ${Math.round((100 * done) / all)}%`)
+      if (done % (sizes.replayBatch * 5) === 0) progress(`  ${Math.round((100 * done) / all)}%`)
     })
   )
   if (!fs.existsSync(path.join(town.logDir, "snapshots", "CURRENT"))) throw new Error(`no snapshot in ${town.logDir}`)
@@ -59,7 +59,7 @@ export const replay = async ({ root, sizes, progress, note, shared }) => {
   })
   shared.bigTown = town
 
-  progress(`replay of ${total.toLocaleString("en-US")} events vs JSON.parse of every line, ${sizes.replayReps} pairs`)
+  progress(`replay of ${total.toLocaleString("en-US")} events vs JSON.parse of every line, up to ${sizes.replayReps.pairs} pairs`)
   const runs = await alternate(
     sizes.replayReps,
     async () => {

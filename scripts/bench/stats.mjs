@@ -23,14 +23,29 @@ export const timed = async (run) => {
 }
 
 /**
- * `pairs` rounds of one baseline and one subject run; odd rounds run the
- * subject first, so neither side always gets the warmer machine. Each run
- * returns its own measurement (milliseconds, or a throughput).
+ * Run rounds as `reps` ({ pairs, minPairs, seconds }) allows: up to `pairs`,
+ * but no new round once it would likely end past `seconds` and `minPairs`
+ * are done, so a slow subject or a busy machine cannot stretch the run for
+ * hours. The results record how many samples were taken.
  */
-export const alternate = async (pairs, runBaseline, runSubject) => {
+export const repeat = async (reps, runRound) => {
+  const started = performance.now()
+  for (let round = 0; round < reps.pairs; round++) {
+    const spent = (performance.now() - started) / 1000
+    if (round >= reps.minPairs && spent + spent / round > reps.seconds) break
+    await runRound(round)
+  }
+}
+
+/**
+ * Rounds of one baseline and one subject run; odd rounds run the subject
+ * first, so neither side always gets the warmer machine. Each run returns
+ * its own measurement (milliseconds, or a throughput).
+ */
+export const alternate = async (reps, runBaseline, runSubject) => {
   const baseline = []
   const subject = []
-  for (let round = 0; round < pairs; round++) {
+  await repeat(reps, async (round) => {
     if (round % 2 === 0) {
       baseline.push(await runBaseline(round))
       subject.push(await runSubject(round))
@@ -38,8 +53,11 @@ export const alternate = async (pairs, runBaseline, runSubject) => {
       subject.push(await runSubject(round))
       baseline.push(await runBaseline(round))
     }
-  }
+  })
   return { baseline, subject }
 }
+
+/** Repetitions: at most `pairs`, at least `minPairs`, aiming to stay within `seconds`. */
+export const reps = (pairs, minPairs, seconds) => ({ pairs, minPairs: Math.min(minPairs, pairs), seconds })
 
 export const round = (value, digits = 3) => Number(value.toFixed(digits))

@@ -5,7 +5,7 @@ import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { DEFAULT_SNAPSHOT_EVERY, EventLog, FileEventLogLive } from "../../dist/lib/index.js"
-import { bd, childEnv } from "./processes.mjs"
+import { bd, bdOptions } from "./processes.mjs"
 
 export const PEERS = ["alpha", "beta", "gamma"]
 
@@ -16,7 +16,7 @@ export const PEERS = ["alpha", "beta", "gamma"]
 export const createTown = (root, name, { mode, peers = [] } = {}) => {
   const dir = path.join(root, name)
   fs.mkdirSync(dir, { recursive: true })
-  const options = { cwd: dir, env: childEnv(path.join(root, "home")) }
+  const options = bdOptions(root, dir)
   bd(["init", "--town", name], options)
   if (mode !== undefined) bd(["config", "set", "sync.mode", mode], options)
   for (const peer of peers) bd(["federation", "add-peer", peer, `dolthub://bench/${peer}`], options)
