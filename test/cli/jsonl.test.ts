@@ -143,8 +143,9 @@ describe.concurrent("bd import", () => {
   it("a missing file is a clean error, not a stack trace", async () => {
     const sb = new Sandbox("import-missing")
     const town = await sb.town()
-    const error = await expectFails(sb, ["import", "no-such-file.jsonl"], { exit: Exit.internal, code: "StorageError", message: "no-such-file.jsonl" })
-    expect(error.message).toContain("cannot access")
+    // A file that is not there is a mistake in the command line (exit 4), not a failing disk.
+    const error = await expectFails(sb, ["import", "no-such-file.jsonl"], { exit: Exit.invalidInput, code: "InvalidArgument", message: "no-such-file.jsonl" })
+    expect(error.hint).toContain("existing beads JSONL file")
     expect(logBytes(town)).toEqual({})
   })
 
