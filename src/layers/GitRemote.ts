@@ -71,6 +71,7 @@ const gitUrl = (peer: PeerTarget): string => peer.endpoint.raw
 const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecutor): RemoteApi => {
   const shadow = path.join(options.beadsDir, "federation", "remote.git")
   const ownRef = (tier: string) => `refs/beads/own/${tier}`
+  const seenRef = (peer: PeerTarget) => `refs/beads/seen/${peer.name}`
   const baseEnv = gitEnvironment(options.env, {
     GIT_AUTHOR_NAME: "bd",
     GIT_AUTHOR_EMAIL: `bd@${options.town}`,
@@ -328,7 +329,17 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       Effect.gen(function*() {
         yield* ensureShadow
         // A file:// endpoint is created by the first push: until then it is empty, not unreachable.
-        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) return
+        // One this town has fetched branches from before has been deleted: that is unreachable.
+        if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) {
+          const seenBefore = (yield* refs(`refs/beads/incoming/${peer.name}/`)).size > 0 ||
+            (yield* refs(seenRef(peer))).size > 0
+          if (!seenBefore) return
+          return yield* Effect.fail(new RemoteUnreachable({
+            peer: peer.name,
+            endpoint: peer.endpoint.raw,
+            reason: `${peer.endpoint.path} no longer exists (it held branches this town fetched before)`
+          }))
+        }
         const result = yield* network(peer, [
           "fetch", "--no-tags", "--prune", "--quiet", gitUrl(peer), `+${OWN_PREFIX}*:refs/beads/incoming/${peer.name}/*`
         ])
@@ -410,6 +421,8 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         if (result.code !== 0 && peerAhead.length === 0) {
           return yield* Effect.fail(new RemoteRejected({ peer: peer.name, endpoint: peer.endpoint.raw, reason: gitReason(result.stderr) }))
         }
+        // Remember that this endpoint existed, so that its disappearance is an error, not "not created yet".
+        if (own !== undefined) yield* Effect.ignore(local(["update-ref", seenRef(peer), own]))
         return { updated, peerAhead }
       }),
 
