@@ -9,7 +9,7 @@ import { Command } from "@effect/cli"
 import { Effect, Either } from "effect"
 import { EventLog } from "../events/EventLog.js"
 import { Config } from "../layers/Config.js"
-import { type CatchUpReport, checkpointCacheFile, makeDoltProjection } from "../layers/DoltProjection.js"
+import { type CatchUpReport, catchUpSourceOf, checkpointCacheFile, makeDoltProjection } from "../layers/DoltProjection.js"
 import { DoltNotConfigured, doltTarget } from "../layers/DoltSql.js"
 import { wiresDoltProjection } from "../layers/modes.js"
 import { Town } from "../layers/Town.js"
@@ -101,7 +101,7 @@ export const doltStatusCommand = Command.make("status", {}, () =>
 const reportJson = (url: string, report: CatchUpReport) => ({
   url,
   server: report.server === undefined ? null : report.server.dolt ? "dolt" : "mysql",
-  version: report.server?.version ?? null,
+  version: report.server?.version || null,
   from: report.from,
   to: report.to,
   events: report.events,
@@ -128,7 +128,7 @@ export const doltSyncCommand = Command.make("sync", {}, () =>
   inTown("bd dolt sync", Effect.gen(function*() {
     const { projection } = yield* projectionOf("bd dolt sync")
     const log = yield* EventLog
-    const report = yield* projection.catchUp({ readFrom: (fromSeq) => log.read({ fromSeq }) })
+    const report = yield* projection.catchUp(yield* catchUpSourceOf(log))
     yield* emit(() => reportJson(projection.target.url, report), () => reportLines(projection.target.url, report))
   }))).pipe(Command.withDescription("Catch the SQL projection up with the event log now"))
 

@@ -4,12 +4,18 @@
  * kept in step with the event log from a checkpoint (`bd_checkpoint`: the
  * last seq and hash projected).
  *
- * Catching up folds the log and writes it in batches, one SQL transaction
- * each, the checkpoint moving in the same transaction as the rows. Rows are
- * upserted by key (seq, id, name), so a batch written twice, or cut short by
- * a crash and written again, leaves one row each. A batch first locks the
- * checkpoint and checks it is still where the batch starts, so two
- * processes catching up at once never interleave: the later one stops.
+ * After a command, when the projection was one step behind, the events just
+ * appended are written with the state after them. Otherwise a catch-up
+ * reads the log after the checkpoint and writes it in batches, one SQL
+ * transaction each, the checkpoint moving in the same transaction as the
+ * rows; each issue and peer is written once, in the batch of the first event
+ * touching it, from the state at the end of the log (which the caller hands
+ * over).
+ * Rows are upserted by key (seq, id, name), so a batch written twice, or cut
+ * short by a crash and written again, leaves one row each. A batch first
+ * moves the checkpoint on condition that it still stands where the batch
+ * starts, holding its row lock to the commit, so two processes catching up
+ * at once never interleave: the later one stops.
  *
  * On Dolt, each batch ends with a Dolt commit naming its event range, and
  * PeerAdded / PeerRemoved are mirrored as Dolt remotes (DoltVersioning.ts).
@@ -17,23 +23,25 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
+import { Chunk, Clock, Context, Effect, Layer, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ExitCode } from "../domain/Errors.js"
-import { PeersSlice, type PeersState } from "../domain/Federation.js"
-import { IssuesSlice, type IssuesState } from "../domain/IssueState.js"
+import type { PeersState } from "../domain/Federation.js"
+import type { IssuesState } from "../domain/IssueState.js"
 import type { Envelope } from "../events/Envelope.js"
-import type { LogError, LogHead } from "../events/EventLog.js"
+import type { EventLogService, LogError, LogHead } from "../events/EventLog.js"
 import type { Projection } from "../events/Projection.js"
 import { type BatchRows, batchRows } from "./DoltRows.js"
-import { appliedVersion, type DoltSchemaTooNew, ensureSchema } from "./DoltSchema.js"
-import { DoltSqlLive, type DoltTarget, type DoltUnavailable, unavailable, within } from "./DoltSql.js"
+import { appliedVersion, DoltSchemaTooNew, ensureSchema, SCHEMA_VERSION } from "./DoltSchema.js"
+import { DoltSqlLive, type DoltTarget, type DoltUnavailable, isSqlError, unavailable, within } from "./DoltSql.js"
 import {
   addCounts,
   type Checkpoint,
   type DoltProjectionBusy,
+  ensureCheckpointRow,
   readCheckpoint,
+  readOpening,
   resetTables,
   type RowCounts,
   START,
@@ -73,14 +81,22 @@ export type CatchUpError = DoltUnavailable | DoltProjectionMismatch | DoltProjec
 export interface CatchUpSource {
   /** The log from a seq on (chain-checked). */
   readonly readFrom: (fromSeq: number) => Stream.Stream<Envelope, LogError>
-  /** After a commit: what was appended and the state after it, for a projection one step behind (the usual case). */
-  readonly recent?: {
-    readonly appended: ReadonlyArray<Envelope>
-    readonly head: LogHead
-    readonly issues: IssuesState
-    readonly peers: PeersState
-  }
+  /** The end of the log, and the state there. */
+  readonly head: LogHead
+  readonly issues: IssuesState
+  readonly peers: PeersState
+  /** After a commit: the events it appended, the last of them at `head` (the usual case is a projection one step behind). */
+  readonly appended?: ReadonlyArray<Envelope>
 }
+
+/** A catch-up to the end of `log` as it is now (outside a command's commit: `bd dolt sync`). */
+export const catchUpSourceOf = (log: EventLogService): Effect.Effect<CatchUpSource, LogError> =>
+  Effect.map(log.load(["issues", "peers"]), (loaded) => ({
+    readFrom: (fromSeq: number) => log.read({ fromSeq }),
+    head: loaded.head,
+    issues: loaded.state.issues,
+    peers: loaded.state.peers
+  }))
 
 export interface CatchUpReport {
   /** Undefined when nothing had to be written (the server was not asked what it is). */
@@ -157,7 +173,6 @@ const writeCache = (file: string, value: LocalCheckpoint): void => {
   }
 }
 
-
 /** The peer changes of a batch, in order, as Dolt remote calls. */
 const remoteChanges = (events: ReadonlyArray<Envelope>): ReadonlyArray<RemoteChange> =>
   events.flatMap((event): ReadonlyArray<RemoteChange> => {
@@ -173,78 +188,67 @@ class Diverged {
   readonly _tag = "Diverged"
 }
 
-/** Events to write together, with the state after the last of them. */
-interface LogBatch {
+/** Events to write together, and their rows. */
+interface PlannedBatch {
   readonly events: ReadonlyArray<Envelope>
-  readonly issues: IssuesState
-  readonly peers: PeersState
+  readonly rows: BatchRows
 }
 
 /**
- * The log after `start`, folded from seq 1 and cut into batches of
- * `batchSize`, each with the state as of its last event (the states are
- * persistent values, so a batch keeps its own while the fold goes on).
- * Fails with `Diverged` when the event at `start` is not the one the
- * checkpoint names, or the log ends before it.
+ * The events after `start` up to `head`, in batches. Each issue and peer gets
+ * its row once, in the batch of the first event touching it, from the state
+ * at `head`. Every row is right once the catch-up is done; a catch-up cut
+ * short is taken up from its checkpoint, and rewrites the rows of what
+ * changed after it. (Until then a row may already show its state at `head`.)
+ * Writing a busy issue once rather than in every batch, and reading the log
+ * once, is what makes a long catch-up fast.
+ *
+ * Fails with `Diverged`, before any batch, when the event at `start` is not
+ * the one the checkpoint names, or the log ends before it.
  */
-const batchesAfter = (
-  readFrom: CatchUpSource["readFrom"],
-  start: Checkpoint,
-  batchSize: number
-): Stream.Stream<LogBatch, LogError | Diverged> =>
+const batchesAfter = (source: CatchUpSource, start: Checkpoint, batchSize: number): Stream.Stream<PlannedBatch, LogError | Diverged> =>
   Stream.suspend(() => {
-    let issues = IssuesSlice.initial
-    let peers = PeersSlice.initial
-    let pending: Array<Envelope> = []
-    let matched = start.seq === 0
-    const folded = readFrom(1).pipe(
-      Stream.mapChunksEffect((chunk) =>
-        Effect.suspend(() => {
-          const ready: Array<LogBatch> = []
-          for (const event of chunk) {
-            issues = IssuesSlice.evolve(issues, event)
-            peers = PeersSlice.evolve(peers, event)
-            if (event.seq < start.seq) continue
-            if (event.seq === start.seq && !matched) {
-              if (event.hash !== start.hash) return Effect.fail(new Diverged())
-              matched = true
-              continue
-            }
-            pending.push(event)
-            if (pending.length >= batchSize) {
-              ready.push({ events: pending, issues, peers })
-              pending = []
-            }
-          }
-          return Effect.succeed(Chunk.unsafeFromArray(ready))
-        })
-      )
+    if (start.seq > source.head.seq) return Stream.fail(new Diverged())
+    const written = { issue: new Set<string>(), peer: new Set<string>() }
+    const firstTouch = (kind: "issue" | "peer", key: string): boolean => {
+      if (written[kind].has(key)) return false
+      written[kind].add(key)
+      return true
+    }
+    // Reading from the checkpoint's own event (seqs have no gaps) checks it is still in the log, as it was.
+    return source.readFrom(Math.max(1, start.seq)).pipe(
+      Stream.takeWhile((event) => event.seq <= source.head.seq),
+      Stream.filterEffect((event) =>
+        event.seq !== start.seq ? Effect.succeed(true) : event.hash === start.hash ? Effect.succeed(false) : Effect.fail(new Diverged())
+      ),
+      Stream.grouped(batchSize),
+      Stream.map((chunk) => {
+        const batch = Chunk.toReadonlyArray(chunk)
+        return { events: batch, rows: batchRows(batch, source.issues, source.peers, firstTouch) }
+      })
     )
-    const rest = Stream.suspend(() =>
-      !matched
-        ? Stream.fail(new Diverged())
-        : pending.length === 0
-        ? Stream.empty
-        : Stream.make({ events: pending, issues, peers })
-    )
-    return Stream.concat(folded, rest)
   })
 
 export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjectionService => {
   const { target, town } = options
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
-  const step = (operation: string) => within(target, operation, target.queryTimeoutMs)
+  /** A step of talking to the server: bounded by the query timeout, its SQL failures named after the step. */
   const sqlStep = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError, SqlClient.SqlClient>) =>
     effect.pipe(
-      Effect.catchIf((error): error is SqlError => (error as { _tag?: string })._tag === "SqlError", unavailable(target, operation)),
-      step(operation)
-    ) as Effect.Effect<A, Exclude<E, SqlError> | DoltUnavailable, SqlClient.SqlClient>
+      Effect.catchIf(isSqlError, unavailable(target, operation)),
+      within(target, operation, target.queryTimeoutMs)
+    )
 
   /** One catch-up over an open connection. */
   const run = (source: CatchUpSource, written: { at: Checkpoint | undefined }) =>
     Effect.gen(function*() {
-      yield* sqlStep("prepare its tables", ensureSchema(target.url))
-      const stored = yield* sqlStep("read the checkpoint", readCheckpoint(false))
+      let opened = yield* sqlStep("read the checkpoint", readOpening)
+      if (opened.version > SCHEMA_VERSION) return yield* new DoltSchemaTooNew({ url: target.url, found: opened.version })
+      if (opened.version < SCHEMA_VERSION || opened.checkpoint === undefined) {
+        yield* sqlStep("prepare its tables", Effect.zipRight(ensureSchema(target.url), ensureCheckpointRow(town)))
+        opened = yield* sqlStep("read the checkpoint", readOpening)
+      }
+      const stored = opened.checkpoint
       if (stored !== undefined && stored.town !== town) {
         return yield* new DoltProjectionMismatch({ url: target.url, town, found: stored.town })
       }
@@ -252,19 +256,22 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
       written.at = from
       let position = from
       let server: ServerKind | undefined
-      let rows = zeroCounts
+      let totals = zeroCounts
       let batches = 0
       let events = 0
       let doltCommits = 0
       const warnings: Array<string> = []
+      // With no conflict row in the table at the start, only the issues this catch-up gave conflict rows can have any to delete.
+      let conflictRowsBefore = opened.conflictRows > 0
+      const conflictRowsWritten = new Set<string>()
 
-      const flush = (batch: ReadonlyArray<Envelope>, issues: IssuesState, peers: PeersState) =>
+      const flush = (batch: ReadonlyArray<Envelope>, content: BatchRows) =>
         Effect.gen(function*() {
           const last = batch[batch.length - 1]!
           const to = { seq: last.seq, hash: last.hash }
           const range = `events ${batch[0]!.seq}..${last.seq}`
           if (server === undefined) {
-            server = yield* sqlStep("ask the server what it is", detectServer)
+            server = yield* sqlStep("ask the server what it is", detectServer({ version: false }))
             if (server.dolt) warnings.push(...(yield* sqlStep("restore Dolt remotes", restoreStoredRemotes)))
           }
           if (server.dolt) {
@@ -274,11 +281,14 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
               if (warning !== undefined) warnings.push(warning)
             }
           }
-          const content: BatchRows = batchRows(batch, issues, peers)
-          const counts = yield* sqlStep(`write ${range}`, writeBatch({ url: target.url, town, rows: content, from: position, to }))
+          const rows = conflictRowsBefore
+            ? content
+            : { ...content, conflictIssues: content.conflictIssues.filter((id) => conflictRowsWritten.has(id)) }
+          const counts = yield* sqlStep(`write ${range}`, writeBatch({ url: target.url, town, rows, from: position, to }))
+          for (const row of content.conflicts) conflictRowsWritten.add(String(row[0]))
           position = to
           written.at = to
-          rows = addCounts(rows, counts)
+          totals = addCounts(totals, counts)
           batches++
           events += batch.length
           if (server.dolt) {
@@ -293,44 +303,46 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
         to: position,
         events,
         batches,
-        rows,
+        rows: totals,
         doltCommits,
         reset,
         warnings
       })
 
-      const recent = source.recent
-      if (recent !== undefined) {
-        if (recent.head.seq === from.seq && recent.head.hash === from.hash) return report(false)
-        const first = recent.appended[0]
-        if (
-          first !== undefined && recent.appended.length <= batchSize && first.seq === from.seq + 1 &&
-          first.prev === from.hash && recent.appended[recent.appended.length - 1]!.seq === recent.head.seq
-        ) {
-          yield* flush(recent.appended, recent.issues, recent.peers)
-          return report(false)
-        }
+      if (source.head.seq === from.seq && source.head.hash === from.hash) return report(false)
+      const appended = source.appended ?? []
+      const first = appended[0]
+      if (
+        first !== undefined && appended.length <= batchSize && first.seq === from.seq + 1 && first.prev === from.hash &&
+        appended[appended.length - 1]!.seq === source.head.seq
+      ) {
+        yield* flush(appended, batchRows(appended, source.issues, source.peers))
+        return report(false)
       }
 
-      // Behind by more than the last commit: fold the log from the start, writing what follows the checkpoint.
-      // The folding runs ahead (a buffer of two batches) while the server writes: CPU here overlaps IO there.
-      const fold = batchesAfter(source.readFrom, position, batchSize).pipe(
-        Stream.buffer({ capacity: 2 }),
-        Stream.runForEach((batch) => flush(batch.events, batch.issues, batch.peers))
-      )
-
-      const diverged = yield* fold.pipe(
+      // Further behind: the log after the checkpoint, in batches. Rows are made ahead (two
+      // batches) while the server writes: the CPU here overlaps the IO there.
+      const catchUpFrom = (start: Checkpoint) =>
+        batchesAfter(source, start, batchSize).pipe(
+          Stream.buffer({ capacity: 2 }),
+          Stream.runForEach((batch) => flush(batch.events, batch.rows))
+        )
+      const diverged = yield* catchUpFrom(position).pipe(
         Effect.as(false),
         Effect.catchIf((error): error is Diverged => error instanceof Diverged, () => Effect.succeed(true))
       )
       if (!diverged) return report(false)
       // The log no longer holds what the projection was built from (restored, replaced): rebuild it.
       yield* sqlStep("reset the projection", resetTables({ url: target.url, town, from: position }))
-      if (server === undefined) server = yield* sqlStep("ask the server what it is", detectServer)
-      if (server.dolt) yield* sqlStep("commit to Dolt", doltCommit(`bd: reset the projection of town ${town}: the log no longer matches seq ${position.seq}`))
+      if (server === undefined) server = yield* sqlStep("ask the server what it is", detectServer({ version: false }))
+      if (server.dolt) {
+        yield* sqlStep("commit to Dolt", doltCommit(`bd: reset the projection of town ${town}: the log no longer matches seq ${position.seq}`))
+      }
       position = START
       written.at = START
-      yield* fold.pipe(
+      conflictRowsBefore = false
+      conflictRowsWritten.clear()
+      yield* catchUpFrom(START).pipe(
         Effect.catchIf((error): error is Diverged => error instanceof Diverged, () => Effect.dieMessage("the log diverged from an empty projection"))
       )
       return report(true)
@@ -342,13 +354,14 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
     return yield* restoreRemotes(peers.map((peer) => ({ name: String(peer.name), endpoint: String(peer.endpoint) })))
   })
 
+  /** Keep the checkpoint reached beside the log, for `bd dolt status` while the server is down. */
   const remember = (at: Checkpoint | undefined) =>
-    Effect.sync(() => {
-      if (at === undefined) return
-      const known = readCache(options.cacheFile)
-      if (known !== undefined && known.url === target.url && known.town === town && known.seq === at.seq && known.hash === at.hash) return
-      writeCache(options.cacheFile, { url: target.url, town, seq: at.seq, hash: at.hash, at: new Date().toISOString() })
-    })
+    at === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.sync(() => {
+        const known = readCache(options.cacheFile)
+        const same = known !== undefined && known.url === target.url && known.town === town && known.seq === at.seq && known.hash === at.hash
+        if (!same) writeCache(options.cacheFile, { url: target.url, town, seq: at.seq, hash: at.hash, at: new Date(now).toISOString() })
+      }))
 
   const catchUp = (source: CatchUpSource): Effect.Effect<CatchUpReport, CatchUpError> =>
     Effect.suspend(() => {
@@ -360,9 +373,9 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
     })
 
   const inspect: Effect.Effect<ServerStatus, DoltUnavailable> = Effect.gen(function*() {
-    const server = yield* sqlStep("ask the server what it is", detectServer)
+    const server = yield* sqlStep("ask the server what it is", detectServer({ version: true }))
     const schemaVersion = yield* sqlStep("read the schema version", appliedVersion)
-    const checkpoint = schemaVersion === 0 ? undefined : yield* sqlStep("read the checkpoint", readCheckpoint(false))
+    const checkpoint = schemaVersion === 0 ? undefined : yield* sqlStep("read the checkpoint", readCheckpoint)
     return { server, schemaVersion, checkpoint }
   }).pipe(Effect.provide(DoltSqlLive(target)))
 
@@ -379,17 +392,18 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
     slices: ["issues", "peers"],
     afterCommit: ({ appended, head, readFrom, state }) => {
       if (unreachable) return Effect.void
-      const recent = state.issues !== undefined && state.peers !== undefined
-        ? { appended, head, issues: state.issues, peers: state.peers }
-        : undefined
-      return catchUp(recent === undefined ? { readFrom } : { readFrom, recent }).pipe(
+      const { issues, peers } = state
+      const caughtUp: Effect.Effect<unknown, CatchUpError | DoltProjectionBehind> = issues === undefined || peers === undefined
+        ? Effect.fail(new DoltProjectionBehind({ reason: "the event log did not hand over the issues and peers" }))
+        : catchUp({ readFrom, head, issues, peers, appended })
+      return caughtUp.pipe(
         Effect.asVoid,
         Effect.tapError((error) =>
           Effect.sync(() => {
             if (error._tag === "DoltUnavailable" && error.operation === "connect") unreachable = true
           })
         ),
-        Effect.mapError((error) => new DoltProjectionBehind({ reason: error.message })),
+        Effect.mapError((error) => (error._tag === "DoltProjectionBehind" ? error : new DoltProjectionBehind({ reason: error.message }))),
         // The events are durable whatever happens here: even a bug in the projection is a notice, not a failed command.
         Effect.catchAllDefect((defect) =>
           Effect.fail(new DoltProjectionBehind({ reason: `internal error: ${defect instanceof Error ? defect.message : String(defect)}` }))

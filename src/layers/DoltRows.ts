@@ -202,7 +202,7 @@ export const peerOf = (event: Envelope): string | undefined => {
   return typeof name === "string" ? name : undefined
 }
 
-/** Everything one batch of events writes, given the state after the batch. */
+/** The rows of one batch of events. */
 export interface BatchRows {
   readonly events: ReadonlyArray<Row>
   readonly syncRuns: ReadonlyArray<Row>
@@ -216,15 +216,25 @@ export interface BatchRows {
   readonly conflicts: ReadonlyArray<Row>
 }
 
-export const batchRows = (events: ReadonlyArray<Envelope>, issues: IssuesState, peers: PeersState): BatchRows => {
+/**
+ * Everything one batch of events writes. `issues` and `peers` are the state
+ * the rows are taken from; `due` says which of the issues and peers the
+ * events touch get their row now (by default, all of them).
+ */
+export const batchRows = (
+  events: ReadonlyArray<Envelope>,
+  issues: IssuesState,
+  peers: PeersState,
+  due: (kind: "issue" | "peer", key: string) => boolean = () => true
+): BatchRows => {
   const touchedIssues = new Set<string>()
   const touchedPeers = new Set<string>()
   const syncRuns: Array<Row> = []
   for (const event of events) {
     const issue = issueOf(event)
-    if (issue !== undefined) touchedIssues.add(issue)
+    if (issue !== undefined && due("issue", issue)) touchedIssues.add(issue)
     const peer = peerOf(event)
-    if (peer !== undefined) touchedPeers.add(peer)
+    if (peer !== undefined && due("peer", peer)) touchedPeers.add(peer)
     const run = syncRunRow(event)
     if (run !== undefined) syncRuns.push(run)
   }

@@ -73,6 +73,9 @@ export class DoltNotConfigured extends Schema.TaggedError<DoltNotConfigured>()("
   readonly exitCode = ExitCode.config
 }
 
+export const isSqlError = (u: unknown): u is SqlError =>
+  typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === "SqlError"
+
 interface DriverError {
   readonly message?: string
   readonly code?: string

@@ -18,7 +18,7 @@ import { serverErrno, serverMessage } from "./DoltSql.js"
 
 export interface ServerKind {
   readonly dolt: boolean
-  /** `dolt_version()` on Dolt, `VERSION()` elsewhere. */
+  /** `dolt_version()` on Dolt, `VERSION()` elsewhere ("" when it was not asked). */
   readonly version: string
 }
 
@@ -29,17 +29,21 @@ const refused = (error: SqlError): boolean => serverErrno(error) !== undefined
  * Dolt answers `SELECT dolt_version()`; MariaDB and MySQL refuse it as an
  * unknown function (error 1305, or another code on other servers: any
  * refusal counts). A connection that fails is a failure, not "not Dolt".
+ * With `version`, another server's `VERSION()` is asked too (one more round
+ * trip, which a catch-up does without).
  */
-export const detectServer: Effect.Effect<ServerKind, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const dolt = yield* sql.unsafe<{ version: unknown }>("SELECT dolt_version() AS version").unprepared.pipe(
-    Effect.map((rows) => String(rows[0]?.version ?? "")),
-    Effect.catchIf(refused, () => Effect.succeed(undefined))
-  )
-  if (dolt !== undefined) return { dolt: true, version: dolt }
-  const rows = yield* sql.unsafe<{ version: unknown }>("SELECT VERSION() AS version").unprepared
-  return { dolt: false, version: String(rows[0]?.version ?? "") }
-})
+export const detectServer = (options: { readonly version: boolean }): Effect.Effect<ServerKind, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dolt = yield* sql.unsafe<{ version: unknown }>("SELECT dolt_version() AS version").unprepared.pipe(
+      Effect.map((rows) => String(rows[0]?.version ?? "")),
+      Effect.catchIf(refused, () => Effect.succeed(undefined))
+    )
+    if (dolt !== undefined) return { dolt: true, version: dolt }
+    if (!options.version) return { dolt: false, version: "" }
+    const rows = yield* sql.unsafe<{ version: unknown }>("SELECT VERSION() AS version").unprepared
+    return { dolt: false, version: String(rows[0]?.version ?? "") }
+  })
 
 /**
  * The URL Dolt is given for a peer's endpoint. Dolt's own form of a DoltHub
@@ -111,9 +115,12 @@ export const restoreRemotes = (
   Effect.gen(function*() {
     if (peers.length === 0) return []
     const sql = yield* SqlClient.SqlClient
-    const present = new Set(
-      (yield* sql.unsafe<{ name: string }>("SELECT name FROM dolt_remotes").unprepared).map((row) => String(row.name))
+    const listed = yield* sql.unsafe<{ name: string }>("SELECT name FROM dolt_remotes").unprepared.pipe(
+      Effect.map((rows) => rows.map((row) => String(row.name))),
+      Effect.catchIf(refused, (error) => Effect.succeed(`could not list Dolt remotes: ${serverMessage(error)}`))
     )
+    if (typeof listed === "string") return [listed]
+    const present = new Set(listed)
     const warnings: Array<string> = []
     for (const peer of peers) {
       if (present.has(peer.name)) continue

@@ -1,9 +1,9 @@
 /**
- * Writing a batch of the projection: one SQL transaction that first locks
- * the checkpoint and checks it still stands where the batch starts, then
- * upserts the rows and moves the checkpoint. Every value is a bound
- * parameter; the SQL text is made of this module's constant table and
- * column names only.
+ * Writing a batch of the projection: one SQL transaction that first moves
+ * the checkpoint, on condition that it still stands where the batch starts
+ * (its row stays locked to the commit), then upserts the rows. Every value
+ * is a bound parameter (server-side prepared statements); the SQL text is
+ * made of this module's constant table and column names only.
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -21,6 +21,7 @@ import {
   type TableSpec
 } from "./DoltRows.js"
 import { DATA_TABLES } from "./DoltSchema.js"
+import { isSqlError, serverErrno } from "./DoltSql.js"
 
 /** Where the projection stands: the last event projected. */
 export interface Checkpoint {
@@ -37,7 +38,9 @@ export class DoltProjectionBusy extends Schema.TaggedError<DoltProjectionBusy>()
   found: Schema.Number
 }) {
   override get message() {
-    return `another process is catching up the projection at ${this.url} (its checkpoint moved from seq ${this.expected} to ${this.found})`
+    return this.found === this.expected
+      ? `another process is writing the projection at ${this.url} (it holds the checkpoint at seq ${this.expected})`
+      : `another process is catching up the projection at ${this.url} (its checkpoint moved from seq ${this.expected} to ${this.found})`
   }
   readonly hint = "nothing is lost; run bd dolt status to see whether it is still behind, and bd dolt sync to catch up"
   readonly exitCode = ExitCode.remoteRejected
@@ -47,16 +50,45 @@ export interface StoredCheckpoint extends Checkpoint {
   readonly town: string
 }
 
-/** The checkpoint row; with `forUpdate`, locked until the transaction ends. */
-export const readCheckpoint = (forUpdate: boolean): Effect.Effect<StoredCheckpoint | undefined, SqlError, SqlClient.SqlClient> =>
+/** The checkpoint row, if there is one. */
+export const readCheckpoint: Effect.Effect<StoredCheckpoint | undefined, SqlError, SqlClient.SqlClient> =
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql.unsafe<{ town: string; last_seq: number | string; last_hash: string }>(
-      `SELECT town, last_seq, last_hash FROM bd_checkpoint WHERE id = 1${forUpdate ? " FOR UPDATE" : ""}`
+      "SELECT town, last_seq, last_hash FROM bd_checkpoint WHERE id = 1"
     )
     const row = rows[0]
     return row === undefined ? undefined : { town: String(row.town), seq: Number(row.last_seq), hash: String(row.last_hash) }
   })
+
+/** Where the projection stands when a catch-up begins. */
+export interface Opened {
+  /** The schema version applied (0: none). */
+  readonly version: number
+  readonly checkpoint: StoredCheckpoint | undefined
+  /** Open conflict rows in the table: when there are none, no batch needs to delete any it did not write. */
+  readonly conflictRows: number
+}
+
+const ER_NO_SUCH_TABLE = 1146
+
+/** Schema version, checkpoint and conflict count in one round trip; a missing table reads as version 0. */
+export const readOpening: Effect.Effect<Opened, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql.unsafe<{ version: unknown; town: unknown; last_seq: unknown; last_hash: unknown; conflicts: unknown }>(
+    "SELECT (SELECT MAX(version) FROM bd_schema_version) AS version, c.town, c.last_seq, c.last_hash," +
+      " (SELECT COUNT(*) FROM bd_conflicts) AS conflicts FROM (SELECT 1 AS one) AS x LEFT JOIN bd_checkpoint c ON c.id = 1"
+  ).pipe(Effect.catchIf((error) => serverErrno(error) === ER_NO_SUCH_TABLE, () => Effect.succeed([])))
+  const row = rows[0]
+  if (row === undefined) return { version: 0, checkpoint: undefined, conflictRows: 0 }
+  return {
+    version: Number(row.version ?? 0),
+    checkpoint: row.town === null || row.town === undefined
+      ? undefined
+      : { town: String(row.town), seq: Number(row.last_seq), hash: String(row.last_hash) },
+    conflictRows: Number(row.conflicts ?? 0)
+  }
+})
 
 export interface RowCounts {
   readonly events: number
@@ -147,42 +179,65 @@ export const deleteWhereIn = (
     return deleted
   })
 
-const moveCheckpoint = (town: string, to: Checkpoint) =>
+/**
+ * Move the checkpoint from `from` to `to`, first thing in a transaction: the
+ * row stays locked until the commit, so a second writer waits, then finds
+ * the checkpoint moved and stops (`DoltProjectionBusy`); the rows of two
+ * writers never interleave.
+ */
+const claim = (url: string, town: string, from: Checkpoint, to: Checkpoint) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const result = yield* sql.unsafe(
+      "UPDATE bd_checkpoint SET town = ?, last_seq = ?, last_hash = ?, updated_at = ? WHERE id = 1 AND last_seq = ? AND last_hash = ?",
+      [town, to.seq, to.hash, now, from.seq, from.hash]
+    ).raw
+    if (Number((result as { affectedRows?: number }).affectedRows ?? 0) === 1) return
+    const current = (yield* readCheckpoint) ?? START
+    return yield* new DoltProjectionBusy({ url, expected: from.seq, found: current.seq })
+  })
+
+const ER_LOCK_WAIT_TIMEOUT = 1205
+const ER_LOCK_DEADLOCK = 1213
+
+/**
+ * One transaction. A COMMIT or ROLLBACK that fails (the server died right
+ * then) ends, in @effect/sql, as a defect: it is an unreachable server like
+ * any other, and whether the commit landed is read from the checkpoint next
+ * time. A deadlock or lock timeout means another writer got there first.
+ */
+const inTransaction = <A, E>(
+  sql: SqlClient.SqlClient,
+  url: string,
+  from: Checkpoint,
+  body: Effect.Effect<A, E, SqlClient.SqlClient>
+): Effect.Effect<A, E | SqlError | DoltProjectionBusy, SqlClient.SqlClient> =>
+  sql.withTransaction(body).pipe(
+    Effect.catchSomeDefect((defect) => (isSqlError(defect) ? Option.some(Effect.fail(defect)) : Option.none())),
+    Effect.catchIf(
+      (error): error is SqlError => {
+        const errno = isSqlError(error) ? serverErrno(error) : undefined
+        return errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT
+      },
+      () => Effect.fail(new DoltProjectionBusy({ url, expected: from.seq, found: from.seq }))
+    )
+  )
+
+/**
+ * The checkpoint row exists before any batch locks it: locking a row that is
+ * not there yet would let two first batches both go ahead (and deadlock).
+ * Ignored when the row exists, whichever town it names.
+ */
+export const ensureCheckpointRow = (town: string): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
     yield* sql.unsafe(
-      "INSERT INTO bd_checkpoint (id, town, last_seq, last_hash, updated_at) VALUES (1, ?, ?, ?, ?)" +
-        " ON DUPLICATE KEY UPDATE town = VALUES(town), last_seq = VALUES(last_seq), last_hash = VALUES(last_hash), updated_at = VALUES(updated_at)",
-      [town, to.seq, to.hash, now]
+      "INSERT IGNORE INTO bd_checkpoint (id, town, last_seq, last_hash, updated_at) VALUES (1, ?, 0, ?, ?)",
+      [town, START.hash, now]
     ).raw
   })
-
-/** Lock the checkpoint; fail if another process moved it since this one read it. */
-const claim = (url: string, from: Checkpoint) =>
-  Effect.gen(function*() {
-    const current = (yield* readCheckpoint(true)) ?? START
-    if (current.seq !== from.seq || current.hash !== from.hash) {
-      return yield* new DoltProjectionBusy({ url, expected: from.seq, found: current.seq })
-    }
-  })
-
-/**
- * A transaction whose COMMIT or ROLLBACK fails (the server died right then)
- * ends, in @effect/sql, as a defect; it is an unreachable server like any
- * other, and whether the commit landed is read from the checkpoint next time.
- */
-const inTransaction = <A, E>(
-  sql: SqlClient.SqlClient,
-  body: Effect.Effect<A, E, SqlClient.SqlClient>
-): Effect.Effect<A, E | SqlError, SqlClient.SqlClient> =>
-  sql.withTransaction(body).pipe(
-    Effect.catchSomeDefect((defect) =>
-      isSqlError(defect) ? Option.some(Effect.fail(defect)) : Option.none()
-    )
-  )
-
-const isSqlError = (u: unknown): u is SqlError => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
 
 export interface BatchWrite {
   readonly url: string
@@ -196,8 +251,8 @@ export interface BatchWrite {
 export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError | DoltProjectionBusy, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    return yield* inTransaction(sql, Effect.gen(function*() {
-      yield* claim(batch.url, batch.from)
+    return yield* inTransaction(sql, batch.url, batch.from, Effect.gen(function*() {
+      yield* claim(batch.url, batch.town, batch.from, batch.to)
       const { rows } = batch
       const events = yield* upsert(EventsTable, rows.events)
       const syncRuns = yield* upsert(SyncRunsTable, rows.syncRuns)
@@ -207,7 +262,6 @@ export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError
       const issues = yield* upsert(IssuesTable, rows.issues)
       deleted += yield* deleteWhereIn(ConflictsTable.name, "issue_id", rows.conflictIssues)
       const conflicts = yield* upsert(ConflictsTable, rows.conflicts)
-      yield* moveCheckpoint(batch.town, batch.to)
       return { events, issues, peers, syncRuns, conflicts, deleted }
     }))
   })
@@ -216,9 +270,8 @@ export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError
 export const resetTables = (reset: { readonly url: string; readonly town: string; readonly from: Checkpoint }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* inTransaction(sql, Effect.gen(function*() {
-      yield* claim(reset.url, reset.from)
+    yield* inTransaction(sql, reset.url, reset.from, Effect.gen(function*() {
+      yield* claim(reset.url, reset.town, reset.from, START)
       for (const table of DATA_TABLES) yield* sql.unsafe(`DELETE FROM ${table}`).raw
-      yield* moveCheckpoint(reset.town, { seq: 0, hash: GENESIS_HASH })
     }))
   })

@@ -7,18 +7,19 @@
  * plain mysql2 and compared with the rows the folded state maps to.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise"
-import { expect } from "vitest"
+import { afterAll, beforeAll, expect } from "vitest"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
 import { type TownServices, townLayer } from "../../src/cli/Runtime.js"
 import { canonicalJson } from "../../src/events/Canonical.js"
 import type { Envelope } from "../../src/events/Envelope.js"
 import { EventLog, type LogHead } from "../../src/events/EventLog.js"
-import { setConfigValue } from "../../src/layers/Config.js"
+import { Config, setConfigValue } from "../../src/layers/Config.js"
 import { townSecretsDir } from "../../src/layers/Credentials.js"
 import {
   allRows,
@@ -30,9 +31,11 @@ import {
   SyncRunsTable,
   type TableSpec
 } from "../../src/layers/DoltRows.js"
+import { catchUpSourceOf, checkpointCacheFile, makeDoltProjection } from "../../src/layers/DoltProjection.js"
+import { doltTarget } from "../../src/layers/DoltSql.js"
 import { initTown } from "../../src/layers/Town.js"
 import { ensureTownKeys } from "../../src/layers/TownKeys.js"
-import type { MariaDbBed } from "../beds/mariadb.js"
+import { type MariaDbBed, MariaDbMissingError, requireMariaDb } from "../beds/mariadb.js"
 
 export interface Server {
   readonly url: string
@@ -133,7 +136,9 @@ const normalize = (check: TableCheck, rows: ReadonlyArray<ReadonlyArray<unknown>
     .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
 }
 
-export const connect = (server: Server): Promise<Connection> => createConnection({ uri: server.url, password: server.password })
+/** A plain mysql2 connection; JSON columns come back as their text (mysql2 would parse MariaDB's JSON otherwise). */
+export const connect = (server: Server): Promise<Connection> =>
+  createConnection({ uri: server.url, password: server.password, jsonStrings: true })
 
 /** Every table and the checkpoint, as the server holds them. */
 export const readTables = async (server: Server): Promise<Snapshot> => {
@@ -202,3 +207,78 @@ export const freshServer = async (bed: MariaDbBed, name: string): Promise<Server
   url: await bed.createDatabase(name),
   password: bed.password
 })
+
+// ---- the projection itself, outside a command -------------------------------
+
+/** The projection of `town`'s configured server, as `bd dolt sync` makes it. */
+export const projectionOf = (town: TestTown, options: { readonly batchSize?: number } = {}) =>
+  inTown(
+    town,
+    Effect.gen(function*() {
+      const cfg = yield* Config
+      const target = doltTarget(cfg)
+      if (target === undefined) return yield* Effect.dieMessage(`${town.name} has no dolt.url`)
+      return makeDoltProjection({
+        target,
+        town: town.townId,
+        cacheFile: checkpointCacheFile(town.beadsDir),
+        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize })
+      })
+    })
+  )
+
+/** `bd dolt sync`: catch up from the log now. */
+export const catchUp = (town: TestTown, options: { readonly batchSize?: number } = {}) =>
+  Effect.flatMap(projectionOf(town, options), (projection) =>
+    inTown(town, Effect.flatMap(EventLog, (log) => Effect.flatMap(catchUpSourceOf(log), projection.catchUp))))
+
+/** Events appended as they are, through the log (no decider, no validation): for data no command would let through. */
+export const appendRaw = (town: TestTown, events: ReadonlyArray<{ readonly type: string; readonly data: unknown }>) =>
+  inTown(
+    town,
+    Effect.flatMap(EventLog, (log) =>
+      log.transact([], () =>
+        Either.right({
+          events: events.map((event) => ({ ...event, at: new Date().toISOString(), actor: "tester" })),
+          result: undefined
+        })))
+  )
+
+// ---- one MariaDB per test file ----------------------------------------------
+
+export interface BedHandle {
+  /** The bed, or a skip of the calling test when MariaDB is not installed (never under CI=true: that fails). */
+  readonly get: (ctx: { skip: (note?: string) => void }) => MariaDbBed
+  readonly root: () => string
+}
+
+/** Start a MariaDB bed (requireMariaDb) and a temporary root for the file; stop and remove both after. */
+export const useMariaDb = (label: string): BedHandle => {
+  let bed: MariaDbBed | undefined
+  let skipReason = ""
+  let root = ""
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), `bd-dolt-${label}-`))
+    try {
+      bed = await requireMariaDb()
+    } catch (error) {
+      if (!(error instanceof MariaDbMissingError)) throw error
+      skipReason = error.message
+      console.log(`skipping the ${label} tests: ${skipReason}`)
+    }
+  }, 120_000)
+  afterAll(async () => {
+    await bed?.stop()
+    if (root !== "") fs.rmSync(root, { recursive: true, force: true })
+  }, 120_000)
+  return {
+    get: (ctx) => {
+      if (bed === undefined) {
+        ctx.skip(skipReason)
+        throw new Error(skipReason)
+      }
+      return bed
+    },
+    root: () => root
+  }
+}
