@@ -9,7 +9,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { MysqlClient } from "@effect/sql-mysql2"
+import type { MysqlClient } from "@effect/sql-mysql2"
 import { Duration, Effect, Either, Layer, Redacted, Schema } from "effect"
 import { parseDoltUrl } from "../domain/ConfigKeys.js"
 import { ExitCode } from "../domain/Errors.js"
@@ -127,7 +127,9 @@ export const within = (target: DoltTarget, operation: string, ms: number) =>
  */
 export const DoltSqlLive = (target: DoltTarget): Layer.Layer<SqlClient.SqlClient | MysqlClient.MysqlClient, DoltUnavailable> =>
   Layer.scopedContext(
-    Layer.build(MysqlClient.layer({
+    // The driver (mysql2 and its charsets, about half of bd's code) is loaded only by commands
+    // that talk to the server, so that every other command starts without it.
+    Effect.flatMap(Effect.promise(() => import("@effect/sql-mysql2")), ({ MysqlClient }) => Layer.build(MysqlClient.layer({
       host: target.host,
       port: target.port,
       username: target.user,
@@ -137,7 +139,7 @@ export const DoltSqlLive = (target: DoltTarget): Layer.Layer<SqlClient.SqlClient
       // maxIdle = the pool size: mysql2 then starts no idle-reaper timer. The client leaves
       // its pool open when the first connection fails, and that timer would keep the process alive.
       poolConfig: { connectTimeout: target.connectTimeoutMs, maxIdle: target.poolSize }
-    })).pipe(
+    }))).pipe(
       Effect.mapError((error) =>
         error._tag === "SqlError"
           ? unavailable(target, "connect")(error)

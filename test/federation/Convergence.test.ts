@@ -6,7 +6,9 @@
  *
  * The property: 3 to 5 towns, 1 to 3 endpoints (each town a peer of some of
  * them, the whole connected), a random schedule of edits, pushes, pulls,
- * syncs and endpoint outages; then every endpoint comes back and every town
+ * syncs and endpoint outages (unreachable: operations fail and are retried
+ * later; or vanished: towns carry on with a fresh endpoint until the old
+ * copy comes back); then every endpoint comes back and every town
  * syncs with every peer, round after round, until a round changes nothing.
  * Then every town's `bd export` is byte-identical, and so are the open
  * conflicts and the shared events held; every log verifies. One town then
@@ -14,18 +16,17 @@
  * conflict is left anywhere and the exports are identical again.
  *
  * Replay one schedule: CONVERGENCE_SEED=<seed> npx vitest run test/federation/Convergence.test.ts
- * Time budget of the random part: CONVERGENCE_BUDGET_MS (default 100000).
+ * Time budget of the random part: CONVERGENCE_BUDGET_MS (default 100000); schedules run
+ * CONVERGENCE_WORKERS (default 2) at a time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, FastCheck as fc } from "effect"
+import { Cause, Effect, Either, FastCheck as fc } from "effect"
 import type { ConflictStrategy } from "../../src/domain/Settings.js"
-import { EventLog } from "../../src/events/EventLog.js"
 import { Issues, type UpdateInput } from "../../src/services/Issues.js"
 import { type PeerFailure, type PullReport, Sync } from "../../src/services/Sync.js"
 import {
   addPeer,
   bringUp,
-  endpointExists,
   endpointRefs,
   firstDifference,
   type GitEndpoint,
@@ -39,6 +40,7 @@ import {
   openTown,
   removeWorld,
   takeDown,
+  type Outage,
   type World
 } from "./inProcessTown.js"
 
@@ -60,7 +62,7 @@ type Step =
   | { readonly _tag: "push"; readonly town: number; readonly peer: number }
   | { readonly _tag: "pull"; readonly town: number; readonly peer: number }
   | { readonly _tag: "sync"; readonly town: number; readonly peer: number; readonly strategy: ConflictStrategy | undefined }
-  | { readonly _tag: "outage"; readonly endpoint: number; readonly steps: number }
+  | { readonly _tag: "outage"; readonly endpoint: number; readonly steps: number; readonly outage: Outage }
 
 interface Plan {
   readonly towns: number
@@ -71,31 +73,43 @@ interface Plan {
   readonly precreated: ReadonlyArray<boolean>
   /** Per town, how far its clock is off, in ms. */
   readonly skews: ReadonlyArray<number>
+  /** Issues the first town writes and one round of syncs spreads before the steps, so that edits meet. */
+  readonly shared: number
   readonly steps: ReadonlyArray<Step>
+  /** How conflicts still open at the end are resolved: by one town, or by two at once. */
+  readonly rivalResolutions: boolean
 }
 
 const TITLES = ["fix the build", "write the docs", "ship it", "Ünïcode ✓ title", "refactor sync", "tidy up"]
 const LABELS = ["bug", "ui", "p0", "later"]
 
 const changeArb: fc.Arbitrary<Change> = fc.oneof(
-  fc.record({ field: fc.constant("title" as const), value: fc.constantFrom(...TITLES) }),
-  fc.record({ field: fc.constant("priority" as const), value: fc.integer({ min: 0, max: 4 }) }),
-  fc.record({ field: fc.constant("status" as const), value: fc.constantFrom("open", "in_progress", "blocked", "closed") }),
-  fc.record({ field: fc.constant("assignee" as const), value: fc.constantFrom("alice", "bob", "") }),
-  fc.record({
-    field: fc.constant("labels" as const),
-    add: fc.subarray(LABELS, { maxLength: 2 }),
-    remove: fc.subarray(LABELS, { maxLength: 1 })
-  })
+  { weight: 3, arbitrary: fc.record({ field: fc.constant("title" as const), value: fc.constantFrom(...TITLES) }) },
+  { weight: 2, arbitrary: fc.record({ field: fc.constant("priority" as const), value: fc.integer({ min: 0, max: 4 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ field: fc.constant("status" as const), value: fc.constantFrom("open", "in_progress", "blocked", "closed") })
+  },
+  { weight: 1, arbitrary: fc.record({ field: fc.constant("assignee" as const), value: fc.constantFrom("alice", "bob", "") }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      field: fc.constant("labels" as const),
+      add: fc.subarray(LABELS, { maxLength: 2 }),
+      remove: fc.subarray(LABELS, { maxLength: 1 })
+    })
+  }
 )
 
 const index = fc.nat({ max: 1000 })
+/** Issues are picked among the first few a town knows (sorted by id), so towns often edit the same one. */
+const issueIndex = fc.nat({ max: 2 })
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("create" as const), town: index, title: fc.constantFrom(...TITLES) }) },
-  { weight: 6, arbitrary: fc.record({ _tag: fc.constant("update" as const), town: index, issue: index, change: changeArb }) },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("close" as const), town: index, issue: index }) },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("reopen" as const), town: index, issue: index }) },
+  { weight: 6, arbitrary: fc.record({ _tag: fc.constant("update" as const), town: index, issue: issueIndex, change: changeArb }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("close" as const), town: index, issue: issueIndex }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("reopen" as const), town: index, issue: issueIndex }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("push" as const), town: index, peer: index }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("pull" as const), town: index, peer: index }) },
   {
@@ -107,21 +121,30 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       strategy: fc.constantFrom<ConflictStrategy | undefined>(undefined, undefined, "ours", "theirs")
     })
   },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("outage" as const), endpoint: index, steps: fc.integer({ min: 1, max: 8 }) }) }
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      _tag: fc.constant("outage" as const),
+      endpoint: index,
+      steps: fc.integer({ min: 1, max: 8 }),
+      outage: fc.constantFrom<Outage>("unreachable", "unreachable", "vanished")
+    })
+  }
 )
 
 /** Join the components of the town-endpoint graph, each to the one before it. */
 const connect = (membership: ReadonlyArray<ReadonlyArray<number>>): ReadonlyArray<ReadonlyArray<number>> => {
   const result = membership.map((list) => [...list])
+  /** The towns reachable from `start` through shared endpoints. */
   const component = (start: number): Set<number> => {
     const towns = new Set([start])
-    const endpoints = new Set<number>()
+    const endpoints = new Set(result[start])
     for (let grew = true; grew;) {
       grew = false
       result.forEach((list, town) => {
-        if (towns.has(town)) list.forEach((e) => endpoints.add(e))
-        else if (list.some((e) => endpoints.has(e))) {
+        if (!towns.has(town) && list.some((e) => endpoints.has(e))) {
           towns.add(town)
+          list.forEach((e) => endpoints.add(e))
           grew = true
         }
       })
@@ -142,13 +165,24 @@ const planArb: fc.Arbitrary<Plan> = fc.record({
   bits: fc.array(fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), { minLength: 5, maxLength: 5 }),
   precreated: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
   skews: fc.array(fc.integer({ min: -3_600_000, max: 3_600_000 }), { minLength: 5, maxLength: 5 }),
-  steps: fc.array(stepArb, { minLength: 20, maxLength: 60 })
-}).map(({ bits, endpoints, precreated, skews, steps, towns }) => {
+  shared: fc.integer({ min: 0, max: 3 }),
+  steps: fc.array(stepArb, { minLength: 20, maxLength: 60 }),
+  rivalResolutions: fc.boolean()
+}).map(({ bits, endpoints, precreated, rivalResolutions, shared, skews, steps, towns }) => {
   const chosen = bits.slice(0, towns).map((row, town) => {
     const list = row.slice(0, endpoints).flatMap((bit, e) => (bit ? [e] : []))
     return list.length > 0 ? list : [town % endpoints]
   })
-  return { towns, endpoints, membership: connect(chosen), precreated: precreated.slice(0, endpoints), skews: skews.slice(0, towns), steps }
+  return {
+    towns,
+    endpoints,
+    membership: connect(chosen),
+    precreated: precreated.slice(0, endpoints),
+    skews: skews.slice(0, towns),
+    shared,
+    steps,
+    rivalResolutions
+  }
 })
 
 // ---- running towns ---------------------------------------------------------
@@ -157,8 +191,8 @@ interface Bed {
   readonly world: World
   readonly towns: ReadonlyArray<InProcessTown>
   readonly endpoints: ReadonlyArray<GitEndpoint>
-  /** Step number until which an endpoint is down. */
-  readonly downUntil: Map<number, number>
+  /** Endpoints that are away: until which step, and how. */
+  readonly downUntil: Map<number, { readonly until: number; readonly outage: Outage }>
 }
 
 const TOWN_NAMES = ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -250,6 +284,9 @@ const disagreements = (observations: ReadonlyArray<Observation>): Array<string> 
 /** What a schedule exercised, summed over the run to show the schedules are not trivial. */
 interface Stats {
   steps: number
+  /** Endpoint outages, by kind. */
+  outages: number
+  vanished: number
   unreachable: number
   /** Conflicts pulls reported as new. */
   detected: number
@@ -262,12 +299,7 @@ interface Stats {
   rounds: number
 }
 
-const emptyStats = (): Stats => ({ steps: 0, unreachable: 0, detected: 0, resolved: 0, waiting: 0, openAtEnd: 0, rounds: 0 })
-
-interface Report {
-  readonly problems: ReadonlyArray<string>
-  readonly trace: ReadonlyArray<string>
-}
+const emptyStats = (): Stats => ({ steps: 0, outages: 0, vanished: 0, unreachable: 0, detected: 0, resolved: 0, waiting: 0, openAtEnd: 0, rounds: 0 })
 
 const countPull = (stats: Stats, pull: Either.Either<PullReport, PeerFailure> | undefined) => {
   if (pull === undefined) return
@@ -294,25 +326,39 @@ const updateInput = (change: Change): UpdateInput => {
   }
 }
 
-/** The outcome a sync operation must have: unreachable exactly when the endpoint is down (or not created yet, for a pull). */
-const expectedPull = (bed: Bed, peer: string): string =>
-  bed.downUntil.has(bed.endpoints.indexOf(endpointOf(bed, peer))) || !endpointExists(endpointOf(bed, peer)) ? "RemoteUnreachable" : "ok"
+/**
+ * The outcome a pull must have: unreachable exactly when the endpoint is down
+ * (a file:// endpoint no push has created yet is empty, not unreachable).
+ */
+const expectedPull = (bed: Bed, peer: string): string => (unreachable(bed, peer) ? "RemoteUnreachable" : "ok")
 
-const holdsNoEvents = (town: InProcessTown) =>
-  inTown(town, Effect.map(Effect.flatMap(EventLog, (log) => log.load(["sync"])), (loaded) => Object.keys(loaded.state.sync.shared).length === 0))
+const outageOf = (bed: Bed, peer: string): Outage | undefined => bed.downUntil.get(bed.endpoints.indexOf(endpointOf(bed, peer)))?.outage
+
+const unreachable = (bed: Bed, peer: string): boolean => outageOf(bed, peer) === "unreachable"
 
 const runStep = (bed: Bed, step: Step, at: number, trace: Array<string>, problems: Array<string>, stats: Stats) =>
   Effect.gen(function*() {
     const say = (line: string) => trace.push(`${at}: ${line}`)
+    // While an endpoint has vanished, whether an operation finds it gone or makes a new one depends on
+    // what the town did with it before: either is fine, as long as nothing else happens.
+    let vanished = false
     const check = (what: string, got: string, expected: string) => {
-      if (got !== expected) problems.push(`step ${at}: ${what} was ${got}, expected ${expected}`)
+      const allowed = vanished ? ["ok", "RemoteUnreachable", "skipped"] : [expected]
+      if (!allowed.includes(got)) problems.push(`step ${at}: ${what} was ${got}, expected ${allowed.join(" or ")}`)
     }
     if (step._tag === "outage") {
       const e = step.endpoint % bed.endpoints.length
-      const until = Math.max(bed.downUntil.get(e) ?? 0, at + step.steps)
-      if (!bed.downUntil.has(e)) takeDown(bed.endpoints[e]!)
-      bed.downUntil.set(e, until)
-      return say(`ep${e} down until step ${until}`)
+      const current = bed.downUntil.get(e)
+      // An endpoint already away stays away as it went, a little longer.
+      const outage = current?.outage ?? step.outage
+      const until = Math.max(current?.until ?? 0, at + step.steps)
+      if (current === undefined) {
+        takeDown(bed.endpoints[e]!, outage)
+        stats.outages++
+        if (outage === "vanished") stats.vanished++
+      }
+      bed.downUntil.set(e, { until, outage })
+      return say(`ep${e} ${outage} until step ${until}`)
     }
     const town = bed.towns[step.town % bed.towns.length]!
     switch (step._tag) {
@@ -341,15 +387,17 @@ const runStep = (bed: Bed, step: Step, at: number, trace: Array<string>, problem
       case "pull":
       case "sync": {
         const peer = town.peers[step.peer % town.peers.length]!
-        const down = bed.downUntil.has(bed.endpoints.indexOf(endpointOf(bed, peer)))
+        const down = unreachable(bed, peer)
+        vanished = outageOf(bed, peer) === "vanished"
         const pullExpected = expectedPull(bed, peer)
         if (step._tag === "push") {
-          // A town that holds no branch has nothing to send, and push succeeds without contacting the endpoint.
-          const holdsNothing = yield* holdsNoEvents(town)
           const [result] = yield* inTown(town, Effect.flatMap(Sync, (sync) => sync.push(peer)))
           const got = outcome(result?.result)
           if (got === "RemoteUnreachable") stats.unreachable++
-          check(`${town.name} push ${peer}`, got, down && !holdsNothing ? "RemoteUnreachable" : "ok")
+          // While the endpoint is down, a push may still succeed if it had nothing at all to send.
+          const sentNothing = result !== undefined && Either.isRight(result.result) &&
+            result.result.right.published === 0 && result.result.right.updated.length === 0
+          check(`${town.name} push ${peer}`, got, down && !sentNothing ? "RemoteUnreachable" : "ok")
           return say(`${town.name} push ${peer}: ${got}`)
         }
         if (step._tag === "pull") {
@@ -371,17 +419,22 @@ const runStep = (bed: Bed, step: Step, at: number, trace: Array<string>, problem
     }
   })
 
-const runPlan = (plan: Plan, seed: number, stats: Stats) =>
+/** Run one schedule in a fresh world; what went wrong goes to `problems`, what happened to `trace`. */
+const runPlan = (plan: Plan, seed: number, stats: Stats, trace: Array<string>, problems: Array<string>) =>
   Effect.acquireUseRelease(
     Effect.sync(() => makeWorld(String(seed))),
     (world) =>
       Effect.gen(function*() {
         const bed = yield* buildBed(world, plan)
-        const trace: Array<string> = []
-        const problems: Array<string> = []
         stats.steps += plan.steps.length
+        if (plan.shared > 0) {
+          for (let i = 0; i < plan.shared; i++) yield* runStep(bed, { _tag: "create", town: 0, title: TITLES[i]! }, -1, trace, problems, stats)
+          for (const [t, town] of bed.towns.entries()) {
+            for (const p of town.peers.keys()) yield* runStep(bed, { _tag: "sync", town: t, peer: p, strategy: undefined }, -1, trace, problems, stats)
+          }
+        }
         for (let at = 0; at < plan.steps.length; at++) {
-          for (const [e, until] of bed.downUntil) {
+          for (const [e, { until }] of bed.downUntil) {
             if (until <= at) {
               bringUp(bed.endpoints[e]!)
               bed.downUntil.delete(e)
@@ -390,17 +443,9 @@ const runPlan = (plan: Plan, seed: number, stats: Stats) =>
           }
           yield* runStep(bed, plan.steps[at]!, at, trace, problems, stats)
         }
-        // The final full round: every endpoint back, and made where no push made it yet.
+        // The final full round: every endpoint back (one no push made yet is made by the first sync).
         for (const [e] of bed.downUntil) bringUp(bed.endpoints[e]!)
         bed.downUntil.clear()
-        for (const town of bed.towns) {
-          for (const peer of town.peers) {
-            if (!endpointExists(endpointOf(bed, peer))) {
-              yield* inTown(town, Effect.flatMap(Sync, (sync) => sync.push(peer)))
-              trace.push(`final: ${town.name} push ${peer} (creates it)`)
-            }
-          }
-        }
         const settled = yield* settle(bed)
         trace.push(`final: settled after ${settled.rounds} round(s)`)
         problems.push(...settled.failures)
@@ -410,10 +455,21 @@ const runPlan = (plan: Plan, seed: number, stats: Stats) =>
         const conflicts = settled.observations[0]!.conflicts.length
         if (conflicts > 0) stats.openAtEnd++
         if (conflicts > 0 && problems.length === 0) {
-          // One town resolves what is left as `bd federation sync --strategy ours`; everyone follows.
-          const [first] = bed.towns
-          const [resolved] = yield* syncOnce(first!, first!.peers[0], "ours")
-          trace.push(`final: ${first!.name} sync ${first!.peers[0]} --strategy ours: resolved ${resolved?.resolved ?? 0}`)
+          const first = bed.towns[0]!
+          if (plan.rivalResolutions) {
+            // Two towns resolve every conflict at once, one keeping its side, the other taking theirs
+            // (`bd federation resolve`, no sync between): the rival resolutions must settle too.
+            const last = bed.towns[bed.towns.length - 1]!
+            for (const [town, side] of [[first, "ours"], [last, "theirs"]] as const) {
+              const ids = yield* inTown(town, Effect.map(Effect.flatMap(Sync, (sync) => sync.conflicts), (list) => list.map((c) => c.id)))
+              for (const id of ids) yield* inTown(town, Effect.flatMap(Sync, (sync) => sync.resolve(id, { _tag: "Side", side }, side)))
+              trace.push(`final: ${town.name} resolve --${side} ${ids.join(" ")}`)
+            }
+          } else {
+            // One town resolves what is left as `bd federation sync --strategy ours`; everyone follows.
+            const [resolved] = yield* syncOnce(first, first.peers[0], "ours")
+            trace.push(`final: ${first.name} sync ${first.peers[0]} --strategy ours: resolved ${resolved?.resolved ?? 0}`)
+          }
           const again = yield* settle(bed)
           stats.rounds += again.rounds
           problems.push(...again.failures.map((failure) => `after resolving: ${failure}`))
@@ -425,10 +481,11 @@ const runPlan = (plan: Plan, seed: number, stats: Stats) =>
             }
           }
         }
-        const report: Report = { problems, trace }
-        return report
       }),
     (world) => Effect.sync(() => removeWorld(world))
+  ).pipe(
+    // A typed failure or a defect of the library is a finding too: keep it with the seed and the trace so far.
+    Effect.catchAllCause((cause) => Effect.sync(() => problems.push(`the schedule stopped: ${Cause.pretty(cause)}`)))
   )
 
 const planOf = (seed: number): Plan => fc.sample(planArb, { seed, numRuns: 1 })[0]!
@@ -461,6 +518,8 @@ const settledAndAgreeing = (bed: Bed) =>
     return settled.observations
   })
 
+const budgetMs = Number(process.env["CONVERGENCE_BUDGET_MS"] ?? 100_000)
+
 describe("convergence", () => {
   it.scopedLive("a triangle: three towns edit one title at once, all show the same winner and the same open conflict", () =>
     Effect.gen(function*() {
@@ -492,7 +551,7 @@ describe("convergence", () => {
       const after = yield* settledAndAgreeing(bed)
       expect(after[0]!.conflicts).toEqual([])
       for (const town of bed.towns) expect((yield* show(town, id))["title"]).toBe("release on Tuesday")
-    }), 60_000)
+    }), 120_000)
 
   it.scopedLive("a chain: towns that share no endpoint converge through the town between them", () =>
     Effect.gen(function*() {
@@ -524,7 +583,7 @@ describe("convergence", () => {
       const after = yield* settledAndAgreeing(bed)
       expect(after[0]!.conflicts).toEqual([])
       for (const town of bed.towns) expect((yield* show(town, fromCharlie))["status"]).toBe("in_progress")
-    }), 60_000)
+    }), 120_000)
 
   it.scopedLive("an endpoint that is away fails pushes and pulls as unreachable, and they catch up once it is back", () =>
     Effect.gen(function*() {
@@ -543,12 +602,11 @@ describe("convergence", () => {
       const observations = yield* settledAndAgreeing(bed)
       expect(observations[0]!.exported.toString("utf8")).toContain(id)
       expect(observations[0]!.exported.toString("utf8").split("\n").filter((line) => line !== "")).toHaveLength(2)
-    }), 60_000)
+    }), 120_000)
 
   it.live("random schedules: every town ends byte-identical after a final full round", () =>
     Effect.gen(function*() {
       const replay = process.env["CONVERGENCE_SEED"]
-      const budgetMs = Number(process.env["CONVERGENCE_BUDGET_MS"] ?? 110_000)
       const baseSeed = replay === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(replay)
       const deadline = Date.now() + budgetMs
       const started = Date.now()
@@ -560,8 +618,10 @@ describe("convergence", () => {
         while (failures.length === 0 && (replay === undefined ? Date.now() < deadline : next === 0)) {
           const seed = baseSeed + next++
           const plan = planOf(seed)
-          const report = yield* runPlan(plan, seed, stats)
+          const report = { trace: new Array<string>(), problems: new Array<string>() }
+          yield* runPlan(plan, seed, stats, report.trace, report.problems)
           ran++
+          if (replay !== undefined) console.log([`seed ${seed}: ${JSON.stringify({ ...plan, steps: plan.steps.length })}`, ...report.trace].join("\n"))
           if (report.problems.length > 0) {
             failures.push([
               `convergence failed for seed ${seed} (replay: CONVERGENCE_SEED=${seed} npx vitest run test/federation/Convergence.test.ts -t random)`,
@@ -575,15 +635,15 @@ describe("convergence", () => {
         }
       })
       // Several schedules at a time: while one waits for git, another computes.
-      const workers = Number(process.env["CONVERGENCE_WORKERS"] ?? 3)
+      const workers = Number(process.env["CONVERGENCE_WORKERS"] ?? 2)
       yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: workers })
       const seconds = ((Date.now() - started) / 1000).toFixed(1)
       console.log(
         `convergence: ${ran} schedules in ${seconds}s (seeds ${baseSeed}..${baseSeed + next - 1}; ${stats.steps} steps, ` +
-          `${stats.unreachable} unreachable operations, ${stats.detected} conflicts detected by pulls, ${stats.resolved} resolved by --strategy, ` +
+          `${stats.outages} endpoint outages (${stats.vanished} vanished), ${stats.unreachable} unreachable operations, ${stats.detected} conflicts detected by pulls, ${stats.resolved} resolved by --strategy, ` +
           `${stats.waiting} pulls with batches waiting on other towns, ${stats.openAtEnd} schedules with open conflicts before the final resolution, ` +
           `${stats.rounds} settling rounds)`
       )
       expect(failures).toEqual([])
-    }), 300_000)
+    }), budgetMs + 240_000)
 })

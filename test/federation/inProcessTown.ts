@@ -147,18 +147,31 @@ export const makeEndpoint = (world: World, name: string, create: boolean): GitEn
 const awayPath = (endpoint: GitEndpoint): string => `${endpoint.dir}.away`
 
 /**
- * Make an endpoint unreachable: its repository moves aside and a plain file
- * takes its place. (A missing directory would not do: the first push to a
- * file:// endpoint creates it, so the outage would fork the endpoint.)
+ * How an endpoint goes away: "unreachable" puts a plain file where the
+ * repository was, so git fails on it (RemoteUnreachable); "vanished" only
+ * moves the repository aside: a town that used it before finds it
+ * unreachable, but a push may create a new one at its place, which the old
+ * one replaces when it comes back (an endpoint restored from an older copy).
  */
-export const takeDown = (endpoint: GitEndpoint): void => {
+export type Outage = "unreachable" | "vanished"
+
+export const takeDown = (endpoint: GitEndpoint, outage: Outage = "unreachable"): void => {
   if (fs.existsSync(endpoint.dir)) fs.renameSync(endpoint.dir, awayPath(endpoint))
-  fs.writeFileSync(endpoint.dir, "unavailable\n")
+  if (outage === "unreachable") fs.writeFileSync(endpoint.dir, "unavailable\n")
 }
 
+/**
+ * The endpoint as it was when it went away: whatever was made at its place
+ * meanwhile is dropped, unless there was nothing before (then a repository a
+ * push created meanwhile is the endpoint).
+ */
 export const bringUp = (endpoint: GitEndpoint): void => {
-  fs.rmSync(endpoint.dir, { force: true })
-  if (fs.existsSync(awayPath(endpoint))) fs.renameSync(awayPath(endpoint), endpoint.dir)
+  if (fs.existsSync(awayPath(endpoint))) {
+    fs.rmSync(endpoint.dir, { recursive: true, force: true })
+    fs.renameSync(awayPath(endpoint), endpoint.dir)
+  } else if (fs.existsSync(endpoint.dir) && fs.statSync(endpoint.dir).isFile()) {
+    fs.rmSync(endpoint.dir)
+  }
 }
 
 export const endpointExists = (endpoint: GitEndpoint): boolean =>
