@@ -139,21 +139,29 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
     new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: gitReason(result.stderr) })
 
   /** A file:// endpoint is created on first push: a bare repository at that path. */
+  /**
+   * A file:// endpoint is created on first push. One this town used before
+   * and that is gone is not silently made again: that is unreachable.
+   */
   const ensureFileEndpoint = (peer: PeerTarget) =>
     peer.endpoint._tag !== "File"
       ? Effect.void
-      : Effect.suspend(() => {
+      : Effect.gen(function*() {
         const dir = peer.endpoint._tag === "File" ? peer.endpoint.path : ""
-        if (fs.existsSync(dir)) return Effect.void
-        return Effect.zipRight(
-          Effect.try({
-            try: () => fs.mkdirSync(dir, { recursive: true }),
-            catch: (error) => new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: (error as Error).message })
-          }),
-          Effect.mapError(local(["init", "--bare", "--quiet", dir]), (error) =>
-            new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason: error.reason }))
-        )
+        if (fs.existsSync(dir)) return
+        const asUnreachable = (reason: string) => new RemoteUnreachable({ peer: peer.name, endpoint: peer.endpoint.raw, reason })
+        if (yield* Effect.mapError(usedBefore(peer), (error) => asUnreachable(error.reason))) {
+          return yield* Effect.fail(asUnreachable(`${dir} no longer exists (it held branches this town fetched or pushed before)`))
+        }
+        yield* Effect.try({ try: () => fs.mkdirSync(dir, { recursive: true }), catch: (error) => asUnreachable((error as Error).message) })
+        yield* Effect.mapError(local(["init", "--bare", "--quiet", dir]), (error) => asUnreachable(error.reason))
       })
+
+  /** Whether this town fetched branches from, or pushed to, the peer's endpoint before. */
+  const usedBefore = (peer: PeerTarget) =>
+    Effect.gen(function*() {
+      return (yield* refs(`refs/beads/incoming/${peer.name}/`)).size > 0 || (yield* refs(seenRef(peer))).size > 0
+    })
 
   const refs = (prefix: string): Effect.Effect<ReadonlyMap<string, string>, StorageError> =>
     Effect.map(local(["for-each-ref", "--format=%(objectname) %(refname)", prefix]), (out) => {
@@ -331,13 +339,11 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         // A file:// endpoint is created by the first push: until then it is empty, not unreachable.
         // One this town has fetched branches from before has been deleted: that is unreachable.
         if (peer.endpoint._tag === "File" && !fs.existsSync(peer.endpoint.path)) {
-          const seenBefore = (yield* refs(`refs/beads/incoming/${peer.name}/`)).size > 0 ||
-            (yield* refs(seenRef(peer))).size > 0
-          if (!seenBefore) return
+          if (!(yield* usedBefore(peer))) return
           return yield* Effect.fail(new RemoteUnreachable({
             peer: peer.name,
             endpoint: peer.endpoint.raw,
-            reason: `${peer.endpoint.path} no longer exists (it held branches this town fetched before)`
+            reason: `${peer.endpoint.path} no longer exists (it held branches this town fetched or pushed before)`
           }))
         }
         const result = yield* network(peer, [
