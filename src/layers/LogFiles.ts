@@ -58,30 +58,53 @@ export interface SegmentRead {
 const NEWLINE = 0x0a
 
 /** Read the complete lines of one segment from a byte offset. */
+/**
+ * Read the complete lines of one segment from a byte offset. Only the bytes
+ * from `from` on are read: a tail after a snapshot at the end of a large
+ * segment costs what the tail is, not what the segment is.
+ */
 export const readSegment = (dir: string, segment: number, from: number): SegmentRead => {
-  let buffer: Buffer
+  const file = segmentPath(dir, segment)
+  let fd: number
   try {
-    buffer = fs.readFileSync(segmentPath(dir, segment))
+    fd = fs.openSync(file, "r")
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       return { lines: [], tornBytes: 0, size: 0, lineNumberAt: () => 1 }
     }
     throw error
   }
+  let size: number
+  let buffer: Buffer
+  try {
+    size = fs.fstatSync(fd).size
+    buffer = Buffer.allocUnsafe(Math.max(0, size - from))
+    let read = 0
+    while (read < buffer.length) {
+      const n = fs.readSync(fd, buffer, read, buffer.length - read, from + read)
+      if (n === 0) break
+      read += n
+    }
+    buffer = buffer.subarray(0, read)
+  } finally {
+    fs.closeSync(fd)
+  }
   const lines: Array<RawLine> = []
-  let start = from
+  let start = 0
   let at = buffer.indexOf(NEWLINE, start)
   while (at !== -1) {
-    lines.push({ start, end: at + 1, text: buffer.toString("utf8", start, at) })
+    lines.push({ start: from + start, end: from + at + 1, text: buffer.toString("utf8", start, at) })
     start = at + 1
     at = buffer.indexOf(NEWLINE, start)
   }
+  // Line numbers are only needed for an error message: count them then, over the whole file.
   const lineNumberAt = (offset: number): number => {
+    const whole = fs.readFileSync(file)
     let count = 1
-    for (let i = buffer.indexOf(NEWLINE, 0); i !== -1 && i < offset; i = buffer.indexOf(NEWLINE, i + 1)) count++
+    for (let i = whole.indexOf(NEWLINE, 0); i !== -1 && i < offset; i = whole.indexOf(NEWLINE, i + 1)) count++
     return count
   }
-  return { lines, tornBytes: buffer.length - start, size: buffer.length, lineNumberAt }
+  return { lines, tornBytes: buffer.length - start, size, lineNumberAt }
 }
 
 export interface SnapshotMeta {

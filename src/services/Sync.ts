@@ -184,7 +184,9 @@ export const SyncLive = (
     /** Put our shared events not yet in our branch of `tier` into a new batch there, shaped for the tier. */
     const publishOwn = (tier: SovereigntyTier) =>
       Effect.gen(function*() {
-        const loaded = yield* log.load(["sync", "issues"])
+        // Work items are needed only to leave excluded types out.
+        const loaded = yield* log.load(["sync"])
+        const issues = policy.excludeTypes.length > 0 ? (yield* log.load(["issues"])).state.issues : undefined
         const tip = yield* remote.ownTip(tier)
         const lastTownSeq = Option.match(tip, { onNone: () => 0, onSome: (m) => m.last })
         const fresh = yield* Stream.runCollect(
@@ -192,13 +194,12 @@ export const SyncLive = (
             Stream.filter((event) => event.town === town && isShared(event.type) && event.townSeq > lastTownSeq)
           )
         )
-        const issues = loaded.state.issues
         const context: TierContext = {
           tier,
           pseudonym: tier === "T3" ? policy.pseudonym() : (value) => value,
           extraIdentifiers: policy.extraIdentifiers,
           excluded: (id) =>
-            policy.excludeTypes.length > 0 &&
+            issues !== undefined &&
             Option.match(getIssue(issues, id), {
               onNone: () => false,
               onSome: (record) => policy.excludeTypes.includes(String(record.fields["issue_type"]))
@@ -267,13 +268,17 @@ export const SyncLive = (
       Effect.gen(function*() {
         const queues = new Map<string, Array<FetchedBatch>>(updates.map((u) => [u.town, [...u.batches]]))
         const refusals: Array<BatchRefused> = []
-        const before = yield* log.load(["issues", "trust"])
-        const conflictsBefore = before.state.issues.conflicts
-        let trust = before.state.trust
+        const trusted: Array<{ readonly town: string; readonly key: string; readonly how: string }> = []
+        // Nothing arrived: nothing to load or fold (an incremental sync stays cheap in a big town).
+        if (updates.every((u) => u.batches.length === 0)) {
+          return { batches: 0, events: 0, waiting: 0, newConflicts: [] as ReadonlyArray<string>, refusals, trusted }
+        }
+        let trust = (yield* log.load(["trust"])).state.trust
+        let conflictsBefore: HashSet.HashSet<string> | undefined
+        let conflictsAfter: HashSet.HashSet<string> | undefined
         const { actor, at } = yield* meta
         let batches = 0
         let events = 0
-        const trusted: Array<{ readonly town: string; readonly key: string; readonly how: string }> = []
         for (;;) {
           const loaded = yield* log.load(["clock"])
           const known: Record<string, number> = { ...loaded.state.clock.seen }
@@ -313,18 +318,21 @@ export const SyncLive = (
           }
           if (ready.length === 0) break
           yield* progress.report(`${peer.name}: ingesting ${foreign.length} event(s) from ${ready.length} batch(es)`)
-          const committed = yield* log.transact([], (state) => {
+          const committed = yield* log.transact(["issues"], (state) => {
             // Under the lock: drop what another process ingested meanwhile.
+            conflictsBefore ??= state.issues.conflicts
             const have = state.clock.seen
             const fresh = foreign.filter((event) => (have[event.town] ?? 0) < event.townSeq)
             return Either.right({ events: recorded, foreign: fresh, result: fresh.length })
           })
+          conflictsAfter = committed.state.issues.conflicts
           for (const batch of ready) yield* remote.markIngested(batch)
           batches += ready.length
           events += committed.result
         }
-        const after = yield* log.load(["issues"])
-        const newConflicts = Array.from(HashSet.values(HashSet.difference(after.state.issues.conflicts, conflictsBefore))).sort()
+        const newConflicts = conflictsBefore === undefined || conflictsAfter === undefined
+          ? []
+          : Array.from(HashSet.values(HashSet.difference(conflictsAfter, conflictsBefore))).sort()
         if (newConflicts.length > 0) yield* record("ConflictDetected", { peer: peer.name, conflicts: newConflicts })
         const waiting = Array.from(queues.values()).reduce((n, queue) => n + queue.length, 0)
         return { batches, events, waiting, newConflicts, refusals, trusted }
