@@ -10,9 +10,10 @@
 //      projection wired (dolt-native + dolt.url) against the same town
 //      without it, as a ratio of medians. Target: <= 1.3.
 //
-// benchDolt({ quick }) returns rows { name, subject, baseline, ratio, target,
-// met } (and unit, better, samples, note). Self-contained: it keeps its own
-// copy of the built CLI, as dist/ may be rebuilt while it runs.
+// benchDolt({ quick, progress }) returns rows { name, subject, baseline,
+// ratio, target, met, better, definition, note }, subject and baseline each
+// { label, unit, median, samples }. Self-contained: it keeps its own copy of
+// the built CLI, as dist/ may be rebuilt while it runs.
 import { Effect, Either } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -217,34 +218,35 @@ const fillLog = async (town, total) => {
   }
 }
 
-const throughputRow = ({ name, unit, baseline, subject, target, note }) => {
+/** One side of a row: its median, unit and samples (as the other benchmark modules give them). */
+const side = (label, unit, samples) => ({ label, unit, median: round(median(samples), 1), samples: samples.map((v) => round(v, 1)) })
+
+const throughputRow = ({ name, unit, baselineLabel, subjectLabel, baseline, subject, target, note }) => {
   const ratio = median(subject) / median(baseline)
   return {
     name,
-    subject: round(median(subject), 1),
-    baseline: round(median(baseline), 1),
+    subject: side(subjectLabel, unit, subject),
+    baseline: side(baselineLabel, unit, baseline),
     ratio: round(ratio),
     target,
     met: ratio >= target,
-    unit,
     better: "higher",
-    samples: { subject: subject.map((v) => round(v, 1)), baseline: baseline.map((v) => round(v, 1)) },
+    definition: `median subject ${unit} / median baseline ${unit}`,
     note
   }
 }
 
-const timeRow = ({ name, baseline, subject, target, note }) => {
+const timeRow = ({ name, baselineLabel, subjectLabel, baseline, subject, target, note }) => {
   const ratio = median(subject) / median(baseline)
   return {
     name,
-    subject: round(median(subject), 1),
-    baseline: round(median(baseline), 1),
+    subject: side(subjectLabel, "ms", subject),
+    baseline: side(baselineLabel, "ms", baseline),
     ratio: round(ratio),
     target,
     met: ratio <= target,
-    unit: "ms",
     better: "lower",
-    samples: { subject: subject.map((v) => round(v, 1)), baseline: baseline.map((v) => round(v, 1)) },
+    definition: "median subject time / median baseline time",
     note
   }
 }
@@ -294,10 +296,12 @@ const catchUpVersusDump = async (bin, root, server, sizes, progress) => {
   return throughputRow({
     name: `catch-up of ${sizes.events.toLocaleString("en-US")} events into an empty projection (${rows.toLocaleString("en-US")} rows)`,
     unit: "rows/s",
+    baselineLabel: "mariadb < dump",
+    subjectLabel: "bd dolt sync",
     baseline,
     subject,
     target: 0.5,
-    note: "subject: bd dolt sync, one process (reads and folds the log; batched transactions); baseline: the mariadb client loading a mariadb-dump of the same tables"
+    note: "subject: bd dolt sync, one process (reads the log, writes batched transactions); baseline: the mariadb client loading a mariadb-dump of the same tables"
   })
 }
 
@@ -326,6 +330,8 @@ const createOverhead = async (bin, root, server, sizes, progress) => {
   }
   return timeRow({
     name: "bd create with the SQL projection wired vs without (dolt-native)",
+    baselineLabel: "without",
+    subjectLabel: "with projection",
     baseline,
     subject,
     target: 1.3,

@@ -138,7 +138,9 @@ export const DoltSqlLive = (target: DoltTarget): Layer.Layer<SqlClient.SqlClient
       maxConnections: target.poolSize,
       // maxIdle = the pool size: mysql2 then starts no idle-reaper timer. The client leaves
       // its pool open when the first connection fails, and that timer would keep the process alive.
-      poolConfig: { connectTimeout: target.connectTimeoutMs, maxIdle: target.poolSize }
+      // disableEval: mysql2 otherwise compiles a row parser (new Function) for every new statement
+      // shape, in every process; a command runs a handful of statements once each.
+      poolConfig: { connectTimeout: target.connectTimeoutMs, maxIdle: target.poolSize, disableEval: true }
     }))).pipe(
       Effect.mapError((error) =>
         error._tag === "SqlError"
