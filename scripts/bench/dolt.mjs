@@ -23,9 +23,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EventLog, FileEventLogLive } from "../../dist/lib/index.js"
+import { freezeCli } from "./processes.mjs"
 import { townWorkload } from "./workload.mjs"
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
 const DATA_TABLES = ["bd_events", "bd_issues", "bd_peers", "bd_sync_runs", "bd_conflicts"]
 const BENCH_DATABASES = ["bd_bench_projection", "bd_bench_dump", "bd_bench_create"]
@@ -162,19 +162,6 @@ const sqlClient = (server, database, { input, inputFile } = {}) => {
 }
 
 const freshDatabase = (server, name) => sqlClient(server, undefined, { input: `DROP DATABASE IF EXISTS \`${name}\`; CREATE DATABASE \`${name}\`;` })
-
-/** bin/bd.cjs and the bundle, copied: a rebuild of dist/ during the run must not change what is measured. */
-const freezeCli = (root) => {
-  const copy = path.join(root, "cli")
-  fs.mkdirSync(path.join(copy, "bin"), { recursive: true })
-  fs.mkdirSync(path.join(copy, "dist"), { recursive: true })
-  fs.copyFileSync(path.join(projectRoot, "bin", "bd.cjs"), path.join(copy, "bin", "bd.cjs"))
-  const dist = path.join(projectRoot, "dist")
-  for (const file of fs.readdirSync(dist).filter((name) => name.startsWith("bd-main.cjs"))) {
-    fs.copyFileSync(path.join(dist, file), path.join(copy, "dist", file))
-  }
-  return path.join(copy, "bin", "bd.cjs")
-}
 
 const townEnv = (root, server, database) => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -88,9 +88,13 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
     }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
   /** A local git call that must succeed. */
-  const local = (args: ReadonlyArray<string>, stdin?: string): Effect.Effect<string, StorageError> =>
+  const local = (
+    args: ReadonlyArray<string>,
+    stdin?: string,
+    env?: Record<string, string>
+  ): Effect.Effect<string, StorageError> =>
     Effect.flatMap(
-      Effect.mapError(git(args, stdin === undefined ? {} : { stdin }), storage(`git ${args[0]}`)),
+      Effect.mapError(git(args, { ...(stdin === undefined ? {} : { stdin }), ...(env === undefined ? {} : { env }) }), storage(`git ${args[0]}`)),
       (result: GitResult) =>
         result.code === 0
           ? Effect.succeed(result.stdout)
@@ -317,17 +321,10 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n100644 blob ${signatureBlob}\tsignature.json\n`
         )).trim()
         const message = `beads: batch ${meta.batch} of town ${options.town}, events ${meta.first}..${meta.last}`
-        const commit = (yield* Effect.flatMap(
-          Effect.mapError(
-            git(["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message], {
-              env: { GIT_AUTHOR_DATE: publishedAt, GIT_COMMITTER_DATE: publishedAt }
-            }),
-            storage("git commit-tree")
-          ),
-          (result) =>
-            result.code === 0
-              ? Effect.succeed(result.stdout)
-              : Effect.fail(new StorageError({ path: shadow, reason: `git commit-tree: ${gitReason(result.stderr)}` }))
+        const commit = (yield* local(
+          ["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message],
+          undefined,
+          { GIT_AUTHOR_DATE: publishedAt, GIT_COMMITTER_DATE: publishedAt }
         )).trim()
         yield* local(["update-ref", ownRef(tier), commit, parent ?? ZERO])
         return meta

@@ -90,12 +90,12 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
       const meta = Effect.provideService(commandMeta, Session, session)
 
       /** Decide one command against fresh state under the lock; the issue as it is afterwards. */
-      const run = (id: (state: IssuesState) => string, command: IssueCommand) =>
+      const run = (id: string, command: IssueCommand) =>
         Effect.map(
           log.transact(["issues"], (state) => Either.map(decide(state.issues, command), (events) => ({ events, result: events.length > 0 }))),
           (committed) => ({
             changed: committed.result,
-            issue: Option.match(getIssue(committed.state.issues, id(committed.state.issues)), {
+            issue: Option.match(getIssue(committed.state.issues, id), {
               onNone: () => ({}),
               onSome: (record) => record.fields
             })
@@ -123,10 +123,10 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
             return Option.getOrThrow(getIssue(committed.state.issues, committed.result)).fields
           }),
         update: (id, input) =>
-          Effect.flatMap(meta, ({ actor, at }) => run(() => id, { _tag: "UpdateIssue", id, ...input, actor, at })),
+          Effect.flatMap(meta, ({ actor, at }) => run(id, { _tag: "UpdateIssue", id, ...input, actor, at })),
         close: (id, reason) =>
-          Effect.flatMap(meta, ({ actor, at }) => run(() => id, { _tag: "CloseIssue", id, reason, actor, at })),
-        reopen: (id) => Effect.flatMap(meta, ({ actor, at }) => run(() => id, { _tag: "ReopenIssue", id, actor, at })),
+          Effect.flatMap(meta, ({ actor, at }) => run(id, { _tag: "CloseIssue", id, reason, actor, at })),
+        reopen: (id) => Effect.flatMap(meta, ({ actor, at }) => run(id, { _tag: "ReopenIssue", id, actor, at })),
         show: existing,
         list: (filter) =>
           Effect.map(log.load(["issues"]), (loaded) =>

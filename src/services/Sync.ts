@@ -23,7 +23,7 @@ import {
   SovereigntyViolation,
   type StorageError
 } from "../domain/Errors.js"
-import { listPeers, type Peer } from "../domain/Federation.js"
+import type { Peer } from "../domain/Federation.js"
 import type { BatchMeta } from "../domain/Batch.js"
 import { getIssue } from "../domain/IssueState.js"
 import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
@@ -496,6 +496,3 @@ export const SyncLive = (
     })
   })
 )
-
-/** Every peer that exists in the folded state (for callers that need them all). */
-export const allPeers = Effect.map(EventLog, (log) => Effect.map(log.load(["peers"]), (loaded) => listPeers(loaded.state.peers)))
