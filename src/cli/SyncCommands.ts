@@ -92,9 +92,13 @@ const pullLine = (
     newConflicts: ReadonlyArray<string>
     trusted: ReadonlyArray<{ town: string; key: string; how: string }>
     notes: ReadonlyArray<string>
+    upgraded: ReadonlyArray<{ town: string; from: string; tier: string; events: number }>
   }
 ) =>
   report.notes.map((note) => `${peer}: note: ${note}\n`).join("") +
+  report.upgraded.map((u) =>
+    `${peer}: town ${u.town}: now holding its tier ${u.tier} version in place of tier ${u.from} (${u.events} event(s) more complete)\n`
+  ).join("") +
   report.trusted.map((t) => `${peer}: trusting town ${t.town} with key …${t.key.slice(-16)} (${t.how === "pinned" ? "pinned" : "first use"})\n`).join("") +
   `${peer}: pulled ${report.events} event(s) in ${report.batches} batch(es)${
     report.waiting > 0 ? `; ${report.waiting} batch(es) wait for events of towns not seen yet` : ""

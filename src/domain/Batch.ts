@@ -27,6 +27,15 @@ export interface BatchMeta {
   readonly organization?: string
 }
 
+const COMPLETENESS: Readonly<Record<string, number>> = { T1: 1, T2: 2, T3: 3, T4: 4 }
+
+/**
+ * Whether a batch published at tier `a` carries more of its events than one
+ * at tier `b`: T1 before T2 (the same content, less restricted), before T3
+ * (pseudonyms), before T4 (people removed, days only). Unknown tiers rank last.
+ */
+export const moreComplete = (a: string, b: string): boolean => (COMPLETENESS[a] ?? 5) < (COMPLETENESS[b] ?? 5)
+
 /** The origin part of an envelope, as published: no local seq or chain. */
 export const publishedEvent = (event: ForeignEvent): ForeignEvent => ({
   id: event.id,

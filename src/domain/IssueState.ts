@@ -61,8 +61,35 @@ export const IssueEventType = {
   closed: "IssueClosed",
   reopened: "IssueReopened",
   imported: "IssueImported",
-  conflictResolved: "ConflictResolved"
+  conflictResolved: "ConflictResolved",
+  /** Local: more complete versions of events this town holds (a lower sovereignty tier's). */
+  upgraded: "EventsUpgraded"
 } as const
+
+/**
+ * `EventsUpgraded`: another town's events this town had in a less complete
+ * version (say T3, relayed), in the more complete version of a lower tier
+ * that arrived since (say T1, from the town itself). Same ids, stamps and
+ * causal history; only values differ.
+ */
+export interface EventsUpgradedData {
+  readonly town: string
+  /** The tier of the versions given here, and the one they replace. */
+  readonly tier: string
+  readonly from: string
+  /** As the origin published them (`ForeignEvent`s). */
+  readonly events: ReadonlyArray<{
+    readonly id: string
+    readonly town: string
+    readonly townSeq: number
+    readonly lamport: number
+    readonly seen: VersionVector
+    readonly type: string
+    readonly data: unknown
+    readonly at: string
+    readonly actor: string
+  }>
+}
 
 /** `IssueCreated` and `IssueImported`: field -> value. */
 export interface IssueFieldsData {
@@ -176,37 +203,131 @@ const applyValues = (
 }
 
 /**
+ * A more complete version of an event already folded. The fold keeps values
+ * beside stamps, and which stamp wins (or which versions are a field's heads)
+ * depends on stamps only, so a version's values can be swapped where its stamp
+ * shows. A field the older version lacked (T4 removes people) is folded now,
+ * as if it had come in order: the fold does not depend on order.
+ */
+const upgradeValues = (
+  state: IssuesState,
+  id: string,
+  values: Readonly<Record<string, unknown>>,
+  stamp: Stamp
+): IssuesState => {
+  const previous = HashMap.get(state.issues, id)
+  if (Option.isNone(previous)) return applyValues(state, id, values, stamp)
+  const record = previous.value
+  let fields: Record<string, unknown> | undefined
+  let heads: Record<string, ReadonlyArray<Head>> | undefined
+  let conflicts = state.conflicts
+  const late: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(values)) {
+    if (key === "id" || value === undefined) continue
+    const shown = own(record.stamps, key)?.event === stamp.event
+    const list = own(record.heads, key)
+    const inHeads = list !== undefined && list.some((head) => head.stamp.event === stamp.event)
+    if (shown) {
+      fields ??= { ...record.fields }
+      if (value === null) delete fields[key]
+      else setMember(fields, key, value)
+    }
+    if (inHeads) {
+      heads ??= { ...record.heads }
+      const after = list.map((head) => head.stamp.event === stamp.event ? { stamp: head.stamp, value: value === null ? undefined : value } : head)
+      setMember(heads, key, after)
+      conflicts = inConflict(after) ? HashSet.add(conflicts, conflictId(id, key)) : HashSet.remove(conflicts, conflictId(id, key))
+    }
+    if (!shown && !inHeads) setMember(late, key, value)
+  }
+  const swapped: IssuesState = fields === undefined && heads === undefined
+    ? state
+    : {
+      issues: HashMap.set(state.issues, id, {
+        fields: fields ?? record.fields,
+        stamps: record.stamps,
+        ...(heads ?? record.heads) === undefined ? {} : { heads: heads ?? record.heads! }
+      }),
+      conflicts
+    }
+  return Object.keys(late).length === 0 ? swapped : applyValues(swapped, id, late, stamp)
+}
+
+const stampOf = (event: {
+  readonly lamport: number
+  readonly town: string
+  readonly id: string
+  readonly townSeq: number
+  readonly seen: VersionVector
+}): Stamp => ({ lamport: event.lamport, town: event.town, event: event.id, townSeq: event.townSeq, seen: event.seen })
+
+/** The values an issue event sets, with its stamp; undefined for anything else. */
+const issueValues = (
+  event: { readonly type: string; readonly data: unknown },
+  stamp: Stamp
+): { readonly id: string; readonly values: Readonly<Record<string, unknown>>; readonly stamp: Stamp } | undefined => {
+  const data = event.data
+  if (!isJsonObject(data) || typeof data["id"] !== "string" || data["id"] === "") return undefined
+  const id = data["id"]
+  switch (event.type) {
+    case IssueEventType.conflictResolved: {
+      const changes = data["changes"]
+      const resolves = data["resolves"]
+      return isJsonObject(changes) && typeof resolves === "string" ? { id, values: changes, stamp: { ...stamp, resolves } } : undefined
+    }
+    case IssueEventType.created:
+    case IssueEventType.imported: {
+      const fields = data["fields"]
+      return isJsonObject(fields) ? { id, values: fields, stamp } : undefined
+    }
+    case IssueEventType.updated:
+    case IssueEventType.closed:
+    case IssueEventType.reopened: {
+      const changes = data["changes"]
+      return isJsonObject(changes) ? { id, values: changes, stamp } : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+/** The issues an event changes: one for an issue event, several for an upgrade. */
+export const issuesTouched = (event: { readonly type: string; readonly data: unknown }): ReadonlyArray<string> => {
+  const data = event.data
+  if (!isJsonObject(data)) return []
+  if (event.type === IssueEventType.upgraded) {
+    const events = data["events"]
+    return Array.isArray(events)
+      ? events.flatMap((inner: unknown) => {
+        const id = isJsonObject(inner) && isJsonObject(inner["data"]) ? inner["data"]["id"] : undefined
+        return typeof id === "string" && id !== "" ? [id] : []
+      })
+      : []
+  }
+  const id = data["id"]
+  return Object.values(IssueEventType).includes(event.type as never) && typeof id === "string" && id !== "" ? [id] : []
+}
+
+/**
  * A change to an issue not yet known (its creation has not arrived) makes a
  * partial record; the creation merges into it when it comes, by the same rule.
  * Malformed payloads are ignored: events reach the fold only after the log
  * has verified them, so this is defence, not validation.
  */
 export const evolve = (state: IssuesState, event: Envelope): IssuesState => {
-  const data = event.data
-  if (!isJsonObject(data) || typeof data["id"] !== "string" || data["id"] === "") return state
-  const stamp: Stamp = { lamport: event.lamport, town: event.town, event: event.id, townSeq: event.townSeq, seen: event.seen }
-  switch (event.type) {
-    case IssueEventType.conflictResolved: {
-      const changes = data["changes"]
-      const resolves = data["resolves"]
-      return isJsonObject(changes) && typeof resolves === "string"
-        ? applyValues(state, data["id"], changes, { ...stamp, resolves })
-        : state
+  if (event.type === IssueEventType.upgraded) {
+    const data = event.data
+    const events = isJsonObject(data) && Array.isArray(data["events"]) ? data["events"] : []
+    let next = state
+    for (const inner of events as ReadonlyArray<EventsUpgradedData["events"][number]>) {
+      if (!isJsonObject(inner) || typeof inner.id !== "string" || typeof inner.town !== "string") continue
+      const found = issueValues(inner, stampOf(inner))
+      if (found !== undefined) next = upgradeValues(next, found.id, found.values, found.stamp)
     }
-    case IssueEventType.created:
-    case IssueEventType.imported: {
-      const fields = data["fields"]
-      return isJsonObject(fields) ? applyValues(state, data["id"], fields, stamp) : state
-    }
-    case IssueEventType.updated:
-    case IssueEventType.closed:
-    case IssueEventType.reopened: {
-      const changes = data["changes"]
-      return isJsonObject(changes) ? applyValues(state, data["id"], changes, stamp) : state
-    }
-    default:
-      return state
+    return next
   }
+  const found = issueValues(event, stampOf(event))
+  return found === undefined ? state : applyValues(state, found.id, found.values, found.stamp)
 }
 
 export const getIssue = (state: IssuesState, id: string): Option.Option<IssueRecord> => HashMap.get(state.issues, id)

@@ -64,6 +64,8 @@ export const LOCAL_EVENT_TYPES: ReadonlySet<string> = new Set([
   "TrustKeyRecorded",
   "TrustKeyRevoked",
   "TrustKeyPinned",
+  "EventsUpgraded",
+  "PeerOrganizationLearned",
   "LogRepaired"
 ])
 

@@ -13,7 +13,7 @@ import { HashSet, Option } from "effect"
 import { findConflict, type OpenConflict } from "../domain/Conflicts.js"
 import { findPeer, listPeers, type Peer, type PeersState } from "../domain/Federation.js"
 import { compareText, isJsonObject } from "../domain/IssueFields.js"
-import { allIssues, getIssue, IssueEventType, type IssuesState } from "../domain/IssueState.js"
+import { allIssues, getIssue, issuesTouched, type IssuesState } from "../domain/IssueState.js"
 import type { Envelope } from "../events/Envelope.js"
 
 export type Row = ReadonlyArray<string | number | boolean | null>
@@ -186,15 +186,6 @@ export const conflictRow = (conflict: OpenConflict): Row => [
   JSON.stringify(conflict.heads[conflict.heads.length - 1]?.value ?? null)
 ]
 
-const ISSUE_EVENTS: ReadonlySet<string> = new Set(Object.values(IssueEventType))
-
-/** The issue an event changes, if it changes one. */
-export const issueOf = (event: Envelope): string | undefined => {
-  if (!ISSUE_EVENTS.has(event.type) || !isJsonObject(event.data)) return undefined
-  const id = event.data["id"]
-  return typeof id === "string" && id !== "" ? id : undefined
-}
-
 /** The peer an event adds or removes, if it does. */
 export const peerOf = (event: Envelope): string | undefined => {
   if ((event.type !== "PeerAdded" && event.type !== "PeerRemoved") || !isJsonObject(event.data)) return undefined
@@ -231,8 +222,7 @@ export const batchRows = (
   const touchedPeers = new Set<string>()
   const syncRuns: Array<Row> = []
   for (const event of events) {
-    const issue = issueOf(event)
-    if (issue !== undefined && due("issue", issue)) touchedIssues.add(issue)
+    for (const issue of issuesTouched(event)) if (due("issue", issue)) touchedIssues.add(issue)
     const peer = peerOf(event)
     if (peer !== undefined && due("peer", peer)) touchedPeers.add(peer)
     const run = syncRunRow(event)

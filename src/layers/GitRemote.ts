@@ -21,7 +21,7 @@ import { Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { BATCH_VERSION, type BatchMeta, batchProblem, parseBatchMeta, publishedEvent } from "../domain/Batch.js"
+import { BATCH_VERSION, type BatchMeta, batchProblem, moreComplete, parseBatchMeta, publishedEvent } from "../domain/Batch.js"
 import { BatchRefused, IntegrityError, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
 import { canonicalJson } from "../events/Canonical.js"
 import type { ForeignEvent } from "../events/Envelope.js"
@@ -225,7 +225,7 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
   /** Where a branch came from, for messages: a peer, or this town's own shadow repository. */
   type Source = { readonly name: string; readonly endpoint: { readonly raw: string } }
 
-  const townUpdate = (peer: Source, town: string, incoming: string, ingested: string | undefined) =>
+  const townUpdate = (peer: Source, town: string, incoming: string, ingested: string | undefined): Effect.Effect<TownUpdate, StorageError> =>
     Effect.gen(function*() {
       const none = (problem: TownUpdate["problem"]): TownUpdate => ({ town, batches: [], problem })
       if (ingested === incoming) return none(undefined)
@@ -233,10 +233,20 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
         if (yield* isAncestor(incoming, ingested)) return none(undefined)
         const [held, offered] = [yield* metaOf(ingested), yield* metaOf(incoming)]
         if (Option.isSome(held) && Option.isSome(offered) && held.value.tier !== offered.value.tier) {
-          // Another tier's version of the same town: we keep the version we hold.
+          // Another tier's version of the same town. The fixed rule: a town holds the most complete
+          // version it has received, switching to it once it is at least as long as the one held.
+          if (moreComplete(offered.value.tier, held.value.tier) && offered.value.last >= held.value.last) {
+            const whole = yield* townUpdate(peer, town, incoming, undefined)
+            // Switch whole or not at all: a version partly taken would leave events in neither.
+            if (whole.problem !== undefined) return { ...whole, batches: [] }
+            return { ...whole, upgrade: { from: held.value.tier, tier: offered.value.tier } }
+          }
+          const why = moreComplete(offered.value.tier, held.value.tier)
+            ? `until it reaches event ${held.value.last}`
+            : "which is more complete"
           return {
             ...none(undefined),
-            note: `peer ${peer.name} has town ${town} at tier ${offered.value.tier}; this town keeps the tier ${held.value.tier} version it holds`
+            note: `peer ${peer.name} has town ${town} at tier ${offered.value.tier}; this town keeps the tier ${held.value.tier} version it holds, ${why}`
           }
         }
         return none(new IntegrityError({

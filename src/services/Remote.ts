@@ -37,6 +37,12 @@ export interface TownUpdate {
   readonly problem: IntegrityError | BatchRefused | undefined
   /** Something worth telling that is not a failure (another tier's version of a branch we hold). */
   readonly note?: string
+  /**
+   * Set when the endpoint has a more complete version (a lower sovereignty
+   * tier) of the town's branch than the one held, at least as long: then
+   * `batches` is that whole branch, from its first batch, to replace the held one.
+   */
+  readonly upgrade?: { readonly from: string; readonly tier: string }
 }
 
 export interface PushReport {

@@ -25,11 +25,11 @@ import {
 } from "../domain/Errors.js"
 import type { Peer } from "../domain/Federation.js"
 import type { BatchMeta } from "../domain/Batch.js"
-import { getIssue } from "../domain/IssueState.js"
+import { type EventsUpgradedData, getIssue, IssueEventType } from "../domain/IssueState.js"
 import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
 import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
-import { evolveTrust, judgeKey, recordKey, vouchedFor } from "../domain/Trust.js"
+import { evolveTrust, judgeKey, recordKey, type TrustState, vouchedFor } from "../domain/Trust.js"
 import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { Credentials } from "../layers/Credentials.js"
@@ -64,6 +64,17 @@ export interface PullReport {
   readonly notes: ReadonlyArray<string>
   /** Keys recorded for towns seen for the first time (trust on first use, or pinned). */
   readonly trusted: ReadonlyArray<{ readonly town: string; readonly key: string; readonly how: string }>
+  /** Towns whose more complete version (a lower tier's) replaced the one held. */
+  readonly upgraded: ReadonlyArray<UpgradeReport>
+}
+
+export interface UpgradeReport {
+  readonly town: string
+  /** The tier of the version held before, and of the one held now. */
+  readonly from: string
+  readonly tier: string
+  /** Events whose version changed. */
+  readonly events: number
 }
 
 export interface PushResult {
@@ -269,11 +280,24 @@ export const SyncLive = (
         const queues = new Map<string, Array<FetchedBatch>>(updates.map((u) => [u.town, [...u.batches]]))
         const refusals: Array<BatchRefused> = []
         const trusted: Array<{ readonly town: string; readonly key: string; readonly how: string }> = []
+        const upgraded: Array<UpgradeReport> = []
         // Nothing arrived: nothing to load or fold (an incremental sync stays cheap in a big town).
         if (updates.every((u) => u.batches.length === 0)) {
-          return { batches: 0, events: 0, waiting: 0, newConflicts: [] as ReadonlyArray<string>, refusals, trusted }
+          return { batches: 0, events: 0, waiting: 0, newConflicts: [] as ReadonlyArray<string>, refusals, trusted, upgraded }
         }
         let trust = (yield* log.load(["trust"])).state.trust
+        // A more complete version of a branch we hold: first its versions of the events we have.
+        for (const update of updates) {
+          if (update.upgrade === undefined) continue
+          const done = yield* upgrade(peer, update, trust)
+          if (done._tag === "Refused") {
+            refusals.push(done.refusal)
+            queues.set(update.town, [])
+          } else {
+            upgraded.push(done.report)
+            queues.set(update.town, done.rest)
+          }
+        }
         let conflictsBefore: HashSet.HashSet<string> | undefined
         let conflictsAfter: HashSet.HashSet<string> | undefined
         const { actor, at } = yield* meta
@@ -335,7 +359,61 @@ export const SyncLive = (
           : Array.from(HashSet.values(HashSet.difference(conflictsAfter, conflictsBefore))).sort()
         if (newConflicts.length > 0) yield* record("ConflictDetected", { peer: peer.name, conflicts: newConflicts })
         const waiting = Array.from(queues.values()).reduce((n, queue) => n + queue.length, 0)
-        return { batches, events, waiting, newConflicts, refusals, trusted }
+        return { batches, events, waiting, newConflicts, refusals, trusted, upgraded }
+      })
+
+    /** The version of each of a town's events this town holds now: as ingested, or as last upgraded. */
+    const heldVersions = (origin: string) =>
+      Stream.runFold(log.read(), new Map<string, string>(), (held, event) => {
+        if (event.town === origin && isShared(event.type)) held.set(event.id, canonicalJson(publishedEvent(event)))
+        else if (event.type === IssueEventType.upgraded) {
+          for (const version of (event.data as EventsUpgradedData).events) {
+            if (version.town === origin) held.set(version.id, canonicalJson(publishedEvent(version)))
+          }
+        }
+        return held
+      })
+
+    /**
+     * Take a town's more complete branch in place of the one held: record, in
+     * one write, its versions of the events we have where they differ, then
+     * hold its batches that end there. Its later events are ingested as usual.
+     * Re-running finds nothing left to upgrade.
+     */
+    const upgrade = (peer: PeerTarget, update: TownUpdate, trust: TrustState) =>
+      Effect.gen(function*() {
+        const origin = update.town
+        const { from, tier } = update.upgrade!
+        for (const batch of update.batches) {
+          const judged = judgeKey(trust, origin, batch.signer)
+          if (judged._tag !== "Trusted") {
+            const reason = judged._tag === "Refused" ? judged.reason : `its ${tier} branch is signed by a key not yet trusted for it`
+            return { _tag: "Refused", refusal: new BatchRefused({ peer: peer.name, town: origin, reason }) } as const
+          }
+        }
+        const have = (yield* log.load(["clock"])).state.clock.seen[origin] ?? 0
+        const held = yield* heldVersions(origin)
+        const versions: Array<ForeignEvent> = []
+        for (const batch of update.batches) {
+          for (const event of batch.events) {
+            if (event.townSeq > have) continue
+            const version = publishedEvent(event)
+            if (held.get(event.id) !== canonicalJson(version)) versions.push(version)
+          }
+        }
+        if (versions.length > 0) {
+          const { actor, at } = yield* meta
+          const data: EventsUpgradedData = { town: origin, tier, from, events: versions }
+          yield* progress.report(`${peer.name}: taking the tier ${tier} version of ${versions.length} event(s) of town ${origin}`)
+          yield* log.transact(["issues"], () => Either.right({ events: [{ type: IssueEventType.upgraded, data, actor, at }], result: undefined }))
+        }
+        const covered = update.batches.filter((batch) => batch.meta.last <= have)
+        for (const batch of covered) yield* remote.markIngested(batch)
+        return {
+          _tag: "Upgraded",
+          report: { town: origin, from, tier, events: versions.length },
+          rest: update.batches.slice(covered.length)
+        } as const
       })
 
     const pullOne = (peer: Peer): Effect.Effect<PullReport, PeerFailure> =>
@@ -458,25 +536,35 @@ export const SyncLive = (
             for (const event of batch.events) signed.set(event.id, canonicalJson(publishedEvent(event)))
           }
         }
+        // An event ingested in one tier's version and upgraded later is checked in its last version.
         let events = 0
+        const wrong = new Map<string, { readonly seq: number; readonly reason: string }>()
+        const check = (version: ForeignEvent, seq: number) => {
+          const expected = signed.get(version.id)
+          if (expected === canonicalJson(publishedEvent(version))) wrong.delete(version.id)
+          else {
+            wrong.set(version.id, {
+              seq,
+              reason: expected === undefined
+                ? `event ${version.id} is in no signed batch this town holds`
+                : `event ${version.id} differs from the signed batch it came in`
+            })
+          }
+        }
         yield* log.read().pipe(
-          Stream.filter((event) => event.town !== town && isShared(event.type)),
           Stream.runForEach((event) =>
-            Effect.suspend(() => {
-              events++
-              const expected = signed.get(event.id)
-              return expected === canonicalJson(publishedEvent(event))
-                ? Effect.void
-                : Effect.fail(new IntegrityError({
-                  file: "event log",
-                  line: event.seq,
-                  reason: expected === undefined
-                    ? `event ${event.id} is in no signed batch this town holds`
-                    : `event ${event.id} differs from the signed batch it came in`
-                }))
+            Effect.sync(() => {
+              if (event.town !== town && isShared(event.type)) {
+                events++
+                check(event, event.seq)
+              } else if (event.type === IssueEventType.upgraded) {
+                for (const version of (event.data as EventsUpgradedData).events) check(version, event.seq)
+              }
             })
           )
         )
+        const first = Array.from(wrong.values()).sort((a, b) => a.seq - b.seq)[0]
+        if (first !== undefined) return yield* Effect.fail(new IntegrityError({ file: "event log", line: first.seq, reason: first.reason }))
         return { events, batches, towns: updates.length }
       }),
       resolve: (id, choice, strategy) =>
