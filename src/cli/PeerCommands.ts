@@ -13,6 +13,7 @@ const peerJson = (peer: Peer, status?: string) => ({
   endpoint: peer.endpoint,
   ...(peer.sovereignty === undefined ? {} : { sovereignty: peer.sovereignty }),
   ...(peer.organization === undefined ? {} : { organization: peer.organization }),
+  ...(peer.learnedOrganization === undefined ? {} : { learnedOrganization: peer.learnedOrganization }),
   ...(status === undefined ? { credentials: peer.hasCredentials, addedAt: peer.addedAt, addedBy: peer.addedBy } : { status })
 })
 

@@ -36,10 +36,19 @@ export interface Peer {
   readonly endpoint: string
   readonly sovereignty?: SovereigntyTier
   readonly organization?: string
+  /**
+   * The organization learned from the peer's endpoint: the one every town
+   * publishing there declares in its signed batches (see Sync). Used when
+   * none was given at add-peer.
+   */
+  readonly learnedOrganization?: string
   readonly hasCredentials: boolean
   readonly addedAt: string
   readonly addedBy: string
 }
+
+/** The peer's organization: as given at add-peer, else as learned from its endpoint. */
+export const organizationOf = (peer: Peer): string | undefined => peer.organization ?? peer.learnedOrganization
 
 export interface PeersState {
   readonly peers: HashMap.HashMap<string, Peer>
@@ -107,6 +116,19 @@ export const evolve = (state: PeersState, event: Envelope): PeersState => {
     }
     case "PeerRemoved":
       return { peers: HashMap.remove(state.peers, (event.data as { name: string }).name) }
+    case "PeerOrganizationLearned": {
+      const data = event.data as { peer: string; organization: string | null }
+      return Option.match(HashMap.get(state.peers, data.peer), {
+        onNone: () => state,
+        onSome: ({ learnedOrganization: _old, ...peer }) => ({
+          peers: HashMap.set(
+            state.peers,
+            data.peer,
+            typeof data.organization === "string" ? { ...peer, learnedOrganization: data.organization } : peer
+          )
+        })
+      })
+    }
     default:
       return state
   }

@@ -188,8 +188,12 @@ export const conflictRow = (conflict: OpenConflict): Row => [
 
 /** The peer an event adds or removes, if it does. */
 export const peerOf = (event: Envelope): string | undefined => {
-  if ((event.type !== "PeerAdded" && event.type !== "PeerRemoved") || !isJsonObject(event.data)) return undefined
-  const name = event.data["name"]
+  if (!isJsonObject(event.data)) return undefined
+  const name = event.type === "PeerAdded" || event.type === "PeerRemoved"
+    ? event.data["name"]
+    : event.type === "PeerOrganizationLearned"
+    ? event.data["peer"]
+    : undefined
   return typeof name === "string" ? name : undefined
 }
 

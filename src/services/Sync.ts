@@ -23,9 +23,9 @@ import {
   SovereigntyViolation,
   type StorageError
 } from "../domain/Errors.js"
-import type { Peer } from "../domain/Federation.js"
+import { organizationOf, type Peer } from "../domain/Federation.js"
 import type { BatchMeta } from "../domain/Batch.js"
-import { type EventsUpgradedData, getIssue, IssueEventType } from "../domain/IssueState.js"
+import { type EventsUpgradedData, getIssue, IssueEventType, type IssuesState } from "../domain/IssueState.js"
 import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
 import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
@@ -192,22 +192,19 @@ export const SyncLive = (
 
     const tierOf = (peer: Peer): SovereigntyTier => peer.sovereignty ?? policy.defaultTier ?? "T1"
 
-    /** Put our shared events not yet in our branch of `tier` into a new batch there, shaped for the tier. */
-    const publishOwn = (tier: SovereigntyTier) =>
+    /** Our shared events not yet in our branch of `tier`, shaped for the tier (excluded types left out). */
+    const unpublishedEvents = (tier: SovereigntyTier, sync: SyncState, issues: IssuesState | undefined, pseudonym: (value: string) => string) =>
       Effect.gen(function*() {
-        // Work items are needed only to leave excluded types out.
-        const loaded = yield* log.load(["sync"])
-        const issues = policy.excludeTypes.length > 0 ? (yield* log.load(["issues"])).state.issues : undefined
         const tip = yield* remote.ownTip(tier)
         const lastTownSeq = Option.match(tip, { onNone: () => 0, onSome: (m) => m.last })
         const fresh = yield* Stream.runCollect(
-          log.read({ fromSeq: (loaded.state.sync.published[tier] ?? 0) + 1 }).pipe(
+          log.read({ fromSeq: (sync.published[tier] ?? 0) + 1 }).pipe(
             Stream.filter((event) => event.town === town && isShared(event.type) && event.townSeq > lastTownSeq)
           )
         )
         const context: TierContext = {
           tier,
-          pseudonym: tier === "T3" ? policy.pseudonym() : (value) => value,
+          pseudonym,
           extraIdentifiers: policy.extraIdentifiers,
           excluded: (id) =>
             issues !== undefined &&
@@ -216,10 +213,26 @@ export const SyncLive = (
               onSome: (record) => policy.excludeTypes.includes(String(record.fields["issue_type"]))
             })
         }
-        const events = Chunk.toReadonlyArray(fresh).flatMap((event) => {
+        return Chunk.toReadonlyArray(fresh).flatMap((event) => {
           const shaped = forTier(event, context)
           return shaped === undefined ? [] : [shaped]
         })
+      })
+
+    /** How many events the next push at `tier` would add to our branch (status: no pseudonyms needed to count). */
+    const unpublished = (tier: SovereigntyTier, sync: SyncState, issues: IssuesState) =>
+      Effect.map(
+        unpublishedEvents(tier, sync, policy.excludeTypes.length > 0 ? issues : undefined, (value) => value),
+        (events) => events.length
+      )
+
+    /** Put our shared events not yet in our branch of `tier` into a new batch there, shaped for the tier. */
+    const publishOwn = (tier: SovereigntyTier) =>
+      Effect.gen(function*() {
+        // Work items are needed only to leave excluded types out.
+        const loaded = yield* log.load(["sync"])
+        const issues = policy.excludeTypes.length > 0 ? (yield* log.load(["issues"])).state.issues : undefined
+        const events = yield* unpublishedEvents(tier, loaded.state.sync, issues, tier === "T3" ? policy.pseudonym() : (value) => value)
         if (events.length > 0) {
           yield* progress.report(`packing ${events.length} event(s) into a batch (${tier})`)
           yield* remote.publish(events, yield* now, tier, policy.organization)
@@ -227,23 +240,49 @@ export const SyncLive = (
         return { published: events.length, upToSeq: loaded.head.seq }
       })
 
-    /** T2 data goes only to peers of the same organization. */
+    /** T2 data goes only to peers of the same organization (given at add-peer, or learned from the endpoint). */
     const checkTier = (peer: Peer, tier: SovereigntyTier): Effect.Effect<void, SovereigntyViolation> => {
       if (tier !== "T2") return Effect.void
       if (policy.organization === undefined) {
         return Effect.fail(new SovereigntyViolation({ peer: peer.name, reason: "tier T2 needs federation.organization to be set" }))
       }
-      return peer.organization === policy.organization
+      const theirs = organizationOf(peer)
+      return theirs === policy.organization
         ? Effect.void
         : Effect.fail(new SovereigntyViolation({
           peer: peer.name,
-          reason: `tier T2 data stays in organization ${policy.organization}, and the peer's is ${peer.organization ?? "not known"}`
+          reason: `tier T2 data stays in organization ${policy.organization}, and the peer's is ${
+            theirs === undefined
+              ? "not known (give it with add-peer --organization, or pull from the peer to learn it from the towns there)"
+              : peer.organization === undefined
+              ? `${theirs} (learned from the towns publishing at its endpoint)`
+              : theirs
+          }`
         }))
     }
 
     /** Relaying never widens exposure: another town's T2 batches go only to peers of that town's organization. */
     const relayable = (peer: Peer) => (_town: string, tip: BatchMeta | undefined): boolean =>
-      tip === undefined || tip.tier !== "T2" || (tip.organization !== undefined && tip.organization === peer.organization)
+      tip === undefined || tip.tier !== "T2" || (tip.organization !== undefined && tip.organization === organizationOf(peer))
+
+    /**
+     * A peer given no organization at add-peer takes the one every town
+     * publishing at its endpoint declares in its signed batches (as held here,
+     * so verified); none when they differ or one declares none. Whoever reads
+     * the endpoint reads what is pushed there, so that is the organization
+     * that counts for T2. Recorded (PeerOrganizationLearned) when it changes.
+     */
+    const learnOrganization = (peer: Peer, updates: ReadonlyArray<TownUpdate>) =>
+      Effect.gen(function*() {
+        const towns = updates.map((update) => update.town).filter((t) => t !== town).sort()
+        if (peer.organization !== undefined || towns.length === 0) return
+        const declared = new Set<string | undefined>()
+        for (const origin of towns) declared.add(Option.getOrUndefined(yield* remote.ingestedTip(origin))?.organization)
+        const learned = declared.size === 1 ? [...declared][0] : undefined
+        if (learned !== peer.learnedOrganization) {
+          yield* record("PeerOrganizationLearned", { peer: peer.name, organization: learned ?? null, towns })
+        }
+      })
 
     const pushOne = (peer: Peer): Effect.Effect<PushResult, PeerFailure> =>
       Effect.gen(function*() {
@@ -426,6 +465,7 @@ export const SyncLive = (
         const received = updates.reduce((n, u) => n + u.batches.reduce((m, b) => m + b.events.length, 0), 0)
         if (received > 0) yield* progress.report(`${peer.name}: received ${received} event(s)`)
         const { refusals, trusted, ...result } = yield* ingest(peerTarget, updates)
+        yield* learnOrganization(peer, updates)
         const problems = [...updates.flatMap((u) => (u.problem === undefined ? [] : [u.problem])), ...refusals]
         const refused = problems.map((problem) => ({ town: "town" in problem ? problem.town : "", reason: problem.message }))
         yield* record("PullCompleted", { peer: peer.name, batches: result.batches, events: result.events, refused })
@@ -459,7 +499,7 @@ export const SyncLive = (
     const each = <A>(peers: ReadonlyArray<Peer>, run: (peer: Peer) => Effect.Effect<A, PeerFailure>) =>
       Effect.forEach(peers, (peer) => Effect.map(Effect.either(run(peer)), (result) => ({ peer: peer.name, result })))
 
-    const statusOf = (peer: Peer, sync: SyncState, conflicts: number): Effect.Effect<PeerStatus, never> =>
+    const statusOf = (peer: Peer, sync: SyncState, issues: IssuesState, conflicts: number): Effect.Effect<PeerStatus, never> =>
       Effect.gen(function*() {
         const info = sync.peers[peer.name]
         const base = {
@@ -473,11 +513,19 @@ export const SyncLive = (
         const probed = yield* Effect.either(Effect.flatMap(target(peer), (t) => remote.probe(t)))
         if (Either.isLeft(probed)) return { ...base, reachable: false, reason: probed.left.message, ahead: undefined, behind: undefined }
         const tips = probed.right
-        let ahead = 0
+        const tier = tierOf(peer)
+        // Ours: what our branch of the peer's tier has beyond the endpoint, and what the next push would add to it.
+        const ownTotal = yield* Effect.orElseSucceed(Effect.map(remote.ownTip(tier), (tip) => Option.match(tip, { onNone: () => 0, onSome: (m) => m.total })), () => 0)
+        const pending = yield* Effect.orElseSucceed(unpublished(tier, sync, issues), () => 0)
+        let ahead = Math.max(0, ownTotal - (tips.get(town)?.total ?? 0)) + pending
         let behind: number | undefined = 0
+        // Theirs: the branches we hold and may relay there.
         for (const [origin, held] of Object.entries(sync.shared)) {
+          if (origin === town) continue
           const there = tips.get(origin)?.total ?? 0
-          if (held > there) ahead += held - there
+          if (held <= there) continue
+          const tip = yield* Effect.orElseSucceed(Effect.map(remote.ingestedTip(origin), Option.getOrUndefined), () => undefined)
+          if (relayable(peer)(origin, tip)) ahead += held - there
         }
         for (const [origin, tip] of tips) {
           if (origin === town) continue
@@ -502,7 +550,9 @@ export const SyncLive = (
               const resolved = strategy === undefined ? 0 : yield* Effect.orElseSucceed(resolveAll(strategy), () => 0)
               // A peer we could not reach is not pushed to; one whose branch of some town is bad still is.
               const reachable = Either.isRight(pull) || pull.left._tag !== "RemoteUnreachable"
-              const push = reachable ? yield* Effect.either(pushOne(peer)) : undefined
+              // The pull may have taught us the peer's organization.
+              const pulled = yield* Effect.orElseSucceed(federation.getPeer(peer.name), () => peer)
+              const push = reachable ? yield* Effect.either(pushOne(pulled)) : undefined
               if (Either.isRight(pull) && push !== undefined && Either.isRight(push)) {
                 yield* Effect.ignore(record("SyncCompleted", { peer: peer.name }))
               }
@@ -513,7 +563,7 @@ export const SyncLive = (
           const peers = yield* peersNamed(name)
           const loaded = yield* log.load(["sync", "issues"])
           const conflicts = HashSet.size(loaded.state.issues.conflicts)
-          return yield* Effect.forEach(peers, (peer) => statusOf(peer, loaded.state.sync, conflicts), { concurrency: 4 })
+          return yield* Effect.forEach(peers, (peer) => statusOf(peer, loaded.state.sync, loaded.state.issues, conflicts), { concurrency: 4 })
         }),
       conflicts: Effect.map(log.load(["issues"]), (loaded) => openConflicts(loaded.state.issues)),
       verifyIngested: Effect.gen(function*() {

@@ -128,4 +128,43 @@ describe.concurrent("bd federation status", () => {
     expect(s, JSON.stringify(s)).toMatchObject({ reachable: true, ahead: 0 })
     expect(s.reason ?? null).toBeNull()
   }, 120_000)
+
+  it("ahead counts only what a push would send: excluded types and branches not relayable there are left out", async () => {
+    const hub = world.fileEndpoint("exact/hub.git")
+    const other = world.fileEndpoint("exact/other.git")
+    const [a, b] = await world.makeTowns([
+      { name: "exactA", prefix: "exa", peers: [{ name: "hub", endpoint: hub.url }] },
+      { name: "exactB", prefix: "exb", peers: [{ name: "hub", endpoint: hub.url }] }
+    ])
+    await a.ok(["config", "set", "federation.exclude_types", "chore"])
+    await a.create("first", ["-t", "task"])
+    await a.ok(["federation", "push"])
+    expect(await statusOf(a)).toMatchObject({ reachable: true, ahead: 0 })
+    // A chore never leaves the town: not ahead. A task is.
+    await a.create("sweep the floor", ["-t", "chore"])
+    expect(await statusOf(a)).toMatchObject({ ahead: 0 })
+    await a.create("second", ["-t", "task"])
+    expect(await statusOf(a)).toMatchObject({ ahead: 1 })
+    await a.ok(["federation", "push"])
+    expect(await statusOf(a)).toMatchObject({ ahead: 0 })
+  }, 150_000)
+
+  it("ahead leaves out another town's T2 branch that may not be relayed to the peer", async () => {
+    const hub = world.fileEndpoint("t2relay/hub.git")
+    const globex = world.fileEndpoint("t2relay/globex.git")
+    const [a, b] = await world.makeTowns([{ name: "t2A", prefix: "tra" }, { name: "t2B", prefix: "trb" }])
+    for (const town of [a, b]) {
+      await town.ok(["config", "set", "federation.organization", "acme"])
+      await town.ok(["federation", "add-peer", "hub", hub.url, "--sovereignty", "T2", "--organization", "acme"])
+    }
+    await a.create("acme only")
+    await a.ok(["federation", "push"])
+    await b.ok(["federation", "pull"])
+    await b.ok(["federation", "add-peer", "globex", globex.url, "--organization", "globex"])
+    await b.create("public item")
+    await b.ok(["federation", "push", "globex"])
+    // B's own event is there; A's T2 events never go there, so they are not "ahead".
+    expect(await statusOf(b, "globex")).toMatchObject({ reachable: true, ahead: 0 })
+    expect(await statusOf(b, "hub")).toMatchObject({ reachable: true, ahead: 1 })
+  }, 150_000)
 })

@@ -116,3 +116,53 @@ describe("relaying T2 branches", () => {
     expect([...townRefs(ep["relayToGlobex"]!.path).keys()]).toEqual([b.townId])
   })
 })
+
+describe("an organization learned from the towns at the endpoint", () => {
+  let learner: Town
+  let endpoint: { path: string; url: string }
+
+  beforeAll(async () => {
+    endpoint = world.fileEndpoint("learned.git")
+    learner = await world.town("learner", { prefix: "ln" })
+    await learner.ok(["config", "set", "federation.organization", "acme"])
+    await learner.ok(["federation", "add-peer", "shared", endpoint.url, "--sovereignty", "T2"])
+    await learner.create("acme roadmap")
+  }, 60_000)
+
+  it("before anything is known of the endpoint, a T2 push is refused and says how to learn it", async () => {
+    const r = await learner.run(["federation", "push", "shared"])
+    expect(r.code, show(r)).toBe(EXIT_SOVEREIGNTY)
+    expect(r.stdout, show(r)).toContain("pull from the peer to learn it")
+    expect(beadsRefs(endpoint.path)).toEqual([])
+  })
+
+  it("once every town publishing there declares acme, the peer is of acme and the T2 push goes through", async () => {
+    const m = await world.town("member", { prefix: "mb" })
+    await m.ok(["config", "set", "federation.organization", "acme"])
+    await m.ok(["federation", "add-peer", "shared", endpoint.url])
+    await m.create("member item")
+    await m.ok(["federation", "push", "shared"])
+    const synced = await learner.run(["federation", "sync", "shared"])
+    expect(synced.code, show(synced)).toBe(0)
+    const peers = await learner.json(["federation", "list-peers"])
+    expect(peers).toEqual([expect.objectContaining({ name: "shared", learnedOrganization: "acme" })])
+    expect(peers[0].organization).toBeUndefined()
+    expect(branchBatches(endpoint.path, learner.townId).map((batch) => batch.meta)).toEqual([
+      expect.objectContaining({ tier: "T2", organization: "acme" })
+    ])
+  })
+
+  it("when a town of another organization publishes there too, the organization is no longer known: refused again", async () => {
+    const g = await world.town("outsider", { prefix: "ou" })
+    await g.ok(["config", "set", "federation.organization", "globex"])
+    await g.ok(["federation", "add-peer", "shared", endpoint.url])
+    await g.create("globex item")
+    await g.ok(["federation", "push", "shared"])
+    await learner.create("acme secret")
+    const synced = await learner.run(["federation", "sync", "shared"])
+    expect(synced.code, show(synced)).toBe(EXIT_SOVEREIGNTY)
+    const peers = await learner.json(["federation", "list-peers"])
+    expect(peers[0].learnedOrganization).toBeUndefined()
+    expect(allObjects(endpoint.path).includes("acme secret"), "T2 data reached an endpoint another organization reads").toBe(false)
+  })
+})
