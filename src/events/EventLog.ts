@@ -6,7 +6,7 @@
  */
 import { Context, type Effect, type Either, type Stream } from "effect"
 import type { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
-import type { SliceName, TownState } from "../domain/Town.js"
+import type { SliceName, TownState, TownViewValues, ViewName } from "../domain/Town.js"
 import type { Envelope, ForeignEvent, NewEvent } from "./Envelope.js"
 
 export type LogError = IntegrityError | StorageError | RequiresDirectDatabaseAccess
@@ -61,6 +61,12 @@ export interface EventLogService {
   ) => Effect.Effect<Committed<A, K>, E | LogError>
   /** Every event from the start, chain-checked; a broken chain fails with the line. */
   readonly read: (options?: ReadOptions) => Stream.Stream<Envelope, LogError>
+  /**
+   * A view at the head (src/domain/Town.ts): kept beside the log and checked
+   * against it (its head must be in the chain, and no later event may affect
+   * it), else computed from its slice.
+   */
+  readonly view: <V extends ViewName>(name: V) => Effect.Effect<TownViewValues[V], LogError>
   /** Checks the whole chain and the snapshot against it. */
   readonly verify: Effect.Effect<VerifyReport, LogError>
 }

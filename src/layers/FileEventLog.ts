@@ -5,9 +5,10 @@
  */
 import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
-import { type SliceName, SliceNames, type TownState, TownSlices } from "../domain/Town.js"
+import { type SliceName, SliceNames, type TownState, TownSlices, type TownViewValues, type ViewName, TownViews } from "../domain/Town.js"
 import { canonicalJson } from "../events/Canonical.js"
 import { sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
@@ -229,6 +230,67 @@ const make = (options: FileEventLogOptions): EventLogService => {
     )
   }
 
+  /**
+   * Views (src/domain/Town.ts) are kept in `views/<name>.json` with the head
+   * they were computed at, by writers only (under the lock). They are a cache
+   * checked on every read, so they are written by rename without fsync, and
+   * a failure to write one is ignored.
+   */
+  const viewFile = (name: ViewName) => path.join(dir, "views", `${name}.json`)
+
+  const keepView = (name: ViewName, head: LogHead, value: unknown): void => {
+    try {
+      fs.mkdirSync(path.dirname(viewFile(name)), { recursive: true })
+      const tmp = `${viewFile(name)}.${process.pid}.tmp`
+      fs.writeFileSync(tmp, JSON.stringify({ seq: head.seq, hash: head.hash, value }))
+      fs.renameSync(tmp, viewFile(name))
+    } catch {
+      // Only a cache: the next read computes it from its slice.
+    }
+  }
+
+  /** After a write: keep the views whose slice the write had folded. */
+  const keepViews = (head: LogHead, state: SliceStates): void => {
+    for (const name of Object.keys(TownViews) as ReadonlyArray<ViewName>) {
+      const spec = TownViews[name]
+      const sliceState = state[spec.slice]
+      if (sliceState !== undefined) keepView(name, head, spec.compute(sliceState as never))
+    }
+  }
+
+  const readKeptView = (name: ViewName): { readonly seq: number; readonly hash: string; readonly value: unknown } | undefined => {
+    try {
+      const kept = JSON.parse(fs.readFileSync(viewFile(name), "utf8")) as { seq?: unknown; hash?: unknown; value?: unknown }
+      return typeof kept.seq === "number" && typeof kept.hash === "string" && "value" in kept
+        ? { seq: kept.seq, hash: kept.hash, value: kept.value }
+        : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  const view: EventLogService["view"] = <V extends ViewName>(name: V) =>
+    Effect.gen(function*() {
+      const spec = TownViews[name]
+      const kept = readKeptView(name)
+      if (kept !== undefined) {
+        // Valid when its head is in the chain and nothing after it affects it.
+        const checked = yield* Stream.runFoldWhile(
+          read({ fromSeq: Math.max(1, kept.seq) }),
+          { ok: true, anchored: kept.seq === 0 && kept.hash === GENESIS_HASH },
+          (check) => check.ok,
+          (check, event) =>
+            event.seq === kept.seq
+              ? { ok: event.hash === kept.hash, anchored: true }
+              : { ok: check.anchored && !spec.affects(event), anchored: check.anchored }
+        )
+        if (checked.ok && checked.anchored) return kept.value as TownViewValues[V]
+      }
+      // Readers never write: the next write that folds the slice keeps the view again.
+      const loaded = yield* load([spec.slice])
+      return spec.compute((loaded.state as Record<string, unknown>)[spec.slice] as never) as TownViewValues[V]
+    })
+
   const appendGroup = (end: ScanEnd, lines: ReadonlyArray<string>): Position => {
     const bytes = Buffer.from(`${lines.join("\n")}\n`, "utf8")
     const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + bytes.length <= SEGMENT_MAX_BYTES
@@ -300,6 +362,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
                 // The events are durable; a snapshot can be taken next time.
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)
               }
+              keepViews(newHead, next)
               return { head: newHead, state: next as StateOf<K | "clock"> }
             },
             catch: mapError
@@ -386,7 +449,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
     catch: mapError
   })
 
-  return { town: options.town, load, transact, read, verify }
+  return { town: options.town, load, transact, read, view, verify }
 }
 
 /**

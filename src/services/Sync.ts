@@ -220,11 +220,8 @@ export const SyncLive = (
       })
 
     /** How many events the next push at `tier` would add to our branch (status: no pseudonyms needed to count). */
-    const unpublished = (tier: SovereigntyTier, sync: SyncState, issues: IssuesState) =>
-      Effect.map(
-        unpublishedEvents(tier, sync, policy.excludeTypes.length > 0 ? issues : undefined, (value) => value),
-        (events) => events.length
-      )
+    const unpublished = (tier: SovereigntyTier, sync: SyncState, issues: IssuesState | undefined) =>
+      Effect.map(unpublishedEvents(tier, sync, issues, (value) => value), (events) => events.length)
 
     /** Put our shared events not yet in our branch of `tier` into a new batch there, shaped for the tier. */
     const publishOwn = (tier: SovereigntyTier) =>
@@ -499,7 +496,7 @@ export const SyncLive = (
     const each = <A>(peers: ReadonlyArray<Peer>, run: (peer: Peer) => Effect.Effect<A, PeerFailure>) =>
       Effect.forEach(peers, (peer) => Effect.map(Effect.either(run(peer)), (result) => ({ peer: peer.name, result })))
 
-    const statusOf = (peer: Peer, sync: SyncState, issues: IssuesState, conflicts: number): Effect.Effect<PeerStatus, never> =>
+    const statusOf = (peer: Peer, sync: SyncState, issues: IssuesState | undefined, conflicts: number): Effect.Effect<PeerStatus, never> =>
       Effect.gen(function*() {
         const info = sync.peers[peer.name]
         const base = {
@@ -561,11 +558,13 @@ export const SyncLive = (
       status: (name) =>
         Effect.gen(function*() {
           const peers = yield* peersNamed(name)
-          const loaded = yield* log.load(["sync", "issues"])
-          const conflicts = HashSet.size(loaded.state.issues.conflicts)
-          return yield* Effect.forEach(peers, (peer) => statusOf(peer, loaded.state.sync, loaded.state.issues, conflicts), { concurrency: 4 })
+          const sync = (yield* log.load(["sync"])).state.sync
+          // Work items are folded only to leave excluded types out of "ahead".
+          const issues = policy.excludeTypes.length > 0 ? (yield* log.load(["issues"])).state.issues : undefined
+          const conflicts = (yield* log.view("conflicts")).length
+          return yield* Effect.forEach(peers, (peer) => statusOf(peer, sync, issues, conflicts), { concurrency: 4 })
         }),
-      conflicts: Effect.map(log.load(["issues"]), (loaded) => openConflicts(loaded.state.issues)),
+      conflicts: log.view("conflicts"),
       verifyIngested: Effect.gen(function*() {
         const updates = yield* Effect.mapError(remote.verifyHeld, (error) =>
           new IntegrityError({ file: error.path, line: 0, reason: error.reason }))
