@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest"
 import { EventLog } from "../../src/events/EventLog.js"
 import { Federation } from "../../src/services/Federation.js"
 import { Issues } from "../../src/services/Issues.js"
-import { Sync } from "../../src/services/Sync.js"
+import { type PeerFailure, Sync } from "../../src/services/Sync.js"
 import { freshServer, openTown, run, type TestTown, useMariaDb } from "./support.js"
 
 const maria = useMariaDb("dolt-remote")
@@ -55,7 +55,7 @@ describe("a Dolt peer without a Dolt server", () => {
     await setUp(town)
     const before = await typesOf(town)
     const { pull, push, status } = await tryAll(town)
-    for (const result of [push, pull]) {
+    for (const result of [push, pull] as ReadonlyArray<Either.Either<unknown, PeerFailure>>) {
       const error = failure(result)
       expect(error._tag).toBe("DoltBackendRequired")
       expect(error.message).toContain("is not a Dolt server")
@@ -74,7 +74,7 @@ describe("a Dolt peer without a Dolt server", () => {
     const town = await Effect.runPromise(openTown(maria.root(), "nourl", undefined))
     await setUp(town)
     const { pull, push, status } = await tryAll(town)
-    for (const result of [push, pull]) {
+    for (const result of [push, pull] as ReadonlyArray<Either.Either<unknown, PeerFailure>>) {
       const error = failure(result)
       expect(error._tag).toBe("DoltBackendRequired")
       expect(error.message).toContain("dolt.url is not set")
