@@ -176,7 +176,7 @@ export const SyncLive = (
           endpoint,
           credentials: Option.getOrUndefined(stored),
           tier: tierOf(peer),
-          engine: endpointEngine(endpoint)
+          engine: peer.via ?? endpointEngine(endpoint)
         }
       })
 

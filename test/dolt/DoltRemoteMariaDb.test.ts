@@ -41,9 +41,9 @@ const failure = <A, E>(result: Either.Either<A, E>): E => {
   return result.left
 }
 
-const setUp = async (town: TestTown) => {
+const setUp = async (town: TestTown, endpoint = "dolthub://acme/beads", via?: string) => {
   await run(town, Effect.flatMap(Federation, (f) =>
-    f.addPeer({ name: "hub", endpoint: "dolthub://acme/beads", sovereignty: undefined, credentials: undefined })))
+    f.addPeer({ name: "hub", endpoint, via, sovereignty: undefined, credentials: undefined })))
   await run(town, Effect.flatMap(Issues, (issues) => issues.create({ title: "stays home" })))
 }
 
@@ -82,5 +82,18 @@ describe("a Dolt peer without a Dolt server", () => {
     }
     expect(status.reachable).toBe(false)
     expect(shadowRefs(town)).toEqual([])
+  })
+
+  it("a file:// peer added --via dolt goes to Dolt too (and so fails the same way); --via git on a Dolt remote is refused", async () => {
+    const town = await Effect.runPromise(openTown(maria.root(), "via", undefined))
+    await setUp(town, `file://${path.join(maria.root(), "via-endpoint")}`, "dolt")
+    const peers = await run(town, Effect.flatMap(Federation, (f) => f.listPeers))
+    expect(peers.map((p) => p.via)).toEqual(["dolt"])
+    const { push } = await tryAll(town)
+    expect(failure(push as Either.Either<unknown, PeerFailure>)._tag).toBe("DoltBackendRequired")
+    expect(fs.existsSync(path.join(maria.root(), "via-endpoint"))).toBe(false)
+    const refused = await run(town, Effect.either(Effect.flatMap(Federation, (f) =>
+      f.addPeer({ name: "other", endpoint: "gs://bucket-1/beads", via: "git", sovereignty: undefined, credentials: undefined }))))
+    expect(failure(refused)._tag).toBe("InvalidArgument")
   })
 })
