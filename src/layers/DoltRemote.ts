@@ -25,8 +25,9 @@
  * and test/dolt/DoltRemote.contract.test.ts is the check against a real one.
  */
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { Duration, Effect, Either, Option, Ref } from "effect"
+import * as fs from "node:fs"
 import { type BatchMeta, parseBatchMeta } from "../domain/Batch.js"
 import { BatchRefused, DoltBackendRequired, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
 import type { PeerTarget, PushReport, TownUpdate, TransportError } from "../services/Remote.js"
@@ -74,7 +75,8 @@ type Rows = ReadonlyArray<Readonly<Record<string, unknown>>>
 
 /** One pinned connection: Dolt's procedures act on the session's branch. */
 interface Session {
-  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<Rows, SqlError>
+  /** A statement, within the query timeout of the configuration (or `timeout`, for transfers). */
+  readonly query: (sql: string, params?: ReadonlyArray<unknown>, timeout?: Duration.Duration) => Effect.Effect<Rows, SqlError>
 }
 
 /** A CALL answers a result set wrapped in an outer array; a plain statement answers rows or nothing. */
@@ -117,11 +119,11 @@ export const makeDoltTransport = (target: DoltTarget, town: string, shadow: GitS
         const sql = yield* SqlClient.SqlClient
         const connection = yield* Effect.mapError(sql.reserve, unreachable(peer, "connect"))
         const session: Session = {
-          query: (text, params = []) =>
+          query: (text, params = [], timeout = Duration.millis(target.queryTimeoutMs)) =>
             Effect.map(connection.executeUnprepared(text, params, undefined), rowsOf).pipe(
               Effect.timeoutFail({
-                duration: Duration.millis(target.queryTimeoutMs),
-                onTimeout: () => ({ _tag: "SqlError", message: `no answer within ${target.queryTimeoutMs} ms`, cause: undefined }) as unknown as SqlError
+                duration: timeout,
+                onTimeout: () => new SqlError({ cause: undefined, message: `no answer within ${Duration.format(timeout)}` })
               })
             )
         }
@@ -150,24 +152,19 @@ export const makeDoltTransport = (target: DoltTarget, town: string, shadow: GitS
     const userArgs = (peer: PeerTarget): ReadonlyArray<string> =>
       peer.credentials === undefined ? [] : ["--user", peer.credentials.user]
 
+    /** DOLT_FETCH / DOLT_PUSH: a long timeout of their own; a status other than 0 is a refusal. */
     const transfer = (session: Session, call: string, args: ReadonlyArray<string>) =>
-      session.query(call, args).pipe(
-        Effect.flatMap((rows) => {
-          const status = rows[0]?.["status"]
-          return status === undefined || Number(status) === 0
-            ? Effect.succeed(rows)
-            : Effect.fail({ _tag: "Status", message: String(rows[0]?.["message"] ?? `status ${String(status)}`) } as const)
-        }),
-        Effect.timeoutFail({
-          duration: TRANSFER_TIMEOUT,
-          onTimeout: () => ({ _tag: "Status", message: `no answer within ${Duration.toSeconds(TRANSFER_TIMEOUT)} s` } as const)
-        })
-      )
+      Effect.flatMap(session.query(call, args, TRANSFER_TIMEOUT), (rows) => {
+        const status = rows[0]?.["status"]
+        return status === undefined || Number(status) === 0
+          ? Effect.succeed(rows)
+          : Effect.fail({ _tag: "Status", message: String(rows[0]?.["message"] ?? `status ${String(status)}`) } as const)
+      })
 
     const fetchAll = (peer: PeerTarget, session: Session) =>
       Effect.mapError(
         transfer(session, `CALL DOLT_FETCH(${placeholders(userArgs(peer).length + 1)})`, [...userArgs(peer), peer.name]),
-        (error) => error._tag === "Status" ? unreachable(peer, "fetch")(error) : unreachable(peer, "fetch")(error)
+        unreachable(peer, "fetch")
       )
 
     /** The fetched town branches of every remote: remote -> town -> Dolt commit. */
@@ -273,6 +270,22 @@ export const makeDoltTransport = (target: DoltTarget, town: string, shadow: GitS
           yield* Ref.update(problems, (map) => new Map(map).set(peer.name, found))
         }))
 
+    /**
+     * A file:// endpoint is a directory the Dolt server writes its chunk store
+     * in; it is made on first push, as the git Remote makes its bare repository
+     * (whether Dolt makes it itself is UNCONFIRMED). On this machine only: a
+     * server elsewhere needs the directory on its own.
+     */
+    const ensureFileEndpoint = (peer: PeerTarget) =>
+      peer.endpoint._tag !== "File"
+        ? Effect.void
+        : Effect.try({
+          try: () => {
+            if (peer.endpoint._tag === "File") fs.mkdirSync(peer.endpoint.path, { recursive: true })
+          },
+          catch: (error) => unreachable(peer, "create the file:// endpoint")(error as Error)
+        })
+
     /** The empty first commit of the database: where a town branch with no copy anywhere starts. */
     const firstCommit = (peer: PeerTarget, session: Session) =>
       Effect.flatMap(
@@ -335,6 +348,7 @@ export const makeDoltTransport = (target: DoltTarget, town: string, shadow: GitS
       withSession(peer, (session) =>
         Effect.gen(function*() {
           yield* shadow.ensure
+          yield* ensureFileEndpoint(peer)
           yield* ensureRemote(peer, session)
           // An endpoint not created yet cannot be fetched; the push itself tells whether it is reachable.
           yield* Effect.ignore(fetchAll(peer, session))
