@@ -7,6 +7,7 @@
  */
 import { CommandExecutor } from "@effect/platform"
 import { Effect, Layer } from "effect"
+import { endpointEngine } from "../domain/Endpoint.js"
 import { DoltBackendRequired } from "../domain/Errors.js"
 import { type PeerTarget, Remote, type RemoteApi, type TownUpdate } from "../services/Remote.js"
 import { type DoltTarget } from "./DoltSql.js"
@@ -22,7 +23,9 @@ export const routeOf = (peer: Pick<PeerTarget, "engine">, doltConfigured: boolea
 export const noDoltServer = (peer: PeerTarget) =>
   new DoltBackendRequired({
     backend: "",
-    reason: `peer ${peer.name} (${peer.endpoint.raw}) is a Dolt remote, whose batches move through a Dolt SQL server, and dolt.url is not set`,
+    reason: `peer ${peer.name} (${peer.endpoint.raw}) moves its events through Dolt (${
+      endpointEngine(peer.endpoint) === "dolt" ? "a Dolt remote" : "added --via dolt"
+    }), which needs a Dolt SQL server, and dolt.url is not set`,
     advice: "point bd at a Dolt sql-server: bd config set dolt.url mysql://user@host:3306/beads   (password: BD_DOLT_PASSWORD); see docs/DOLT.md"
   })
 
