@@ -26,6 +26,8 @@ import {
 } from "../../src/layers/DoltBatches.js"
 import { makeGitRemote } from "../../src/layers/GitRemote.js"
 import { routedRemote, routeOf } from "../../src/layers/RoutedRemote.js"
+import type { DoltTransport } from "../../src/layers/DoltRemote.js"
+import { BatchRefused } from "../../src/domain/Errors.js"
 import { ensureTownKeys } from "../../src/layers/TownKeys.js"
 import { initTown } from "../../src/layers/Town.js"
 import type { PeerTarget, RemoteApi } from "../../src/services/Remote.js"
@@ -113,6 +115,26 @@ describe("routing", () => {
     expect(asked).toEqual([])
     await Effect.runPromise(remote.fetch(target("file:///srv/hub.git", "git")))
     expect(asked).toEqual(["fetch"])
+  })
+})
+
+describe("incoming from a Dolt peer", () => {
+  it("is the shadow repository's check of what the fetch wrote, plus the towns whose rows made no branch", async () => {
+    const refused = new BatchRefused({ peer: "hub", town: "bbbbbbbbbbbbbbbb", reason: "batch 2 where 1 was expected" })
+    const git = {
+      incoming: () => Effect.succeed([{ town: "aaaaaaaaaaaaaaaa", batches: [], problem: undefined }])
+    } as unknown as RemoteApi
+    const dolt = {
+      fetchProblems: () => Effect.succeed([{ town: "bbbbbbbbbbbbbbbb", batches: [], problem: refused }])
+    } as unknown as DoltTransport
+    const remote = routedRemote(git, dolt)
+    const updates = await Effect.runPromise(remote.incoming(target("dolthub://acme/beads", "dolt")))
+    expect(updates.map((u) => [u.town, u.problem?._tag])).toEqual([
+      ["aaaaaaaaaaaaaaaa", undefined],
+      ["bbbbbbbbbbbbbbbb", "BatchRefused"]
+    ])
+    // A git peer never sees the Dolt fetch's findings.
+    expect(await Effect.runPromise(remote.incoming(target("file:///srv/hub.git", "git")))).toHaveLength(1)
   })
 })
 
