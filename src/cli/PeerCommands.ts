@@ -14,6 +14,7 @@ const peerJson = (peer: Peer, status?: string) => ({
   ...(peer.sovereignty === undefined ? {} : { sovereignty: peer.sovereignty }),
   ...(peer.organization === undefined ? {} : { organization: peer.organization }),
   ...(peer.learnedOrganization === undefined ? {} : { learnedOrganization: peer.learnedOrganization }),
+  ...(peer.via === undefined ? {} : { via: peer.via }),
   ...(status === undefined ? { credentials: peer.hasCredentials, addedAt: peer.addedAt, addedBy: peer.addedBy } : { status })
 })
 
@@ -38,9 +39,13 @@ export const addPeer = Command.make(
     user: Options.text("user").pipe(Options.optional, Options.withDescription("user name for the endpoint")),
     password: Options.text("password").pipe(Options.optional, Options.withDescription("password (prompted when omitted)")),
     organization: Options.text("organization").pipe(Options.optional, Options.withDescription("the peer's organization (for tier T2)")),
+    via: Options.text("via").pipe(
+      Options.optional,
+      Options.withDescription("dolt: move events through the Dolt server of dolt.url, whatever the endpoint")
+    ),
     trustKey: Options.text("trust-key").pipe(Options.optional, Options.withDescription("pin the public key the peer's town signs with"))
   },
-  ({ endpoint, name, organization, password, sovereignty, trustKey, user }) =>
+  ({ endpoint, name, organization, password, sovereignty, trustKey, user, via }) =>
     inTown("bd federation add-peer", Effect.gen(function*() {
       const federation = yield* Federation
       if (Option.isSome(trustKey)) yield* checkKey(trustKey.value)
@@ -55,12 +60,16 @@ export const addPeer = Command.make(
         endpoint,
         sovereignty: Option.getOrUndefined(sovereignty),
         organization: Option.getOrUndefined(organization),
+        via: Option.getOrUndefined(via),
         credentials
       })
       if (Option.isSome(trustKey)) yield* (yield* TrustStore).pin(trustKey.value, peer.name)
       yield* emit(
         () => peerJson(peer, "added"),
-        () => `Added peer ${peer.name} (${peer.endpoint})${peer.sovereignty ? `, sovereignty ${peer.sovereignty}` : ""}`
+        () =>
+          `Added peer ${peer.name} (${peer.endpoint})${peer.sovereignty ? `, sovereignty ${peer.sovereignty}` : ""}${
+            peer.via === undefined ? "" : `, via ${peer.via}`
+          }`
       )
     }))
 ).pipe(Command.withDescription("Register a federation peer (connectivity is checked on first push/pull)"))

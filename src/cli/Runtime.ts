@@ -13,8 +13,8 @@ import { CredentialsLive, townSecretsDir } from "../layers/Credentials.js"
 import { DEFAULT_SNAPSHOT_EVERY } from "../layers/FileEventLog.js"
 import { doltTarget } from "../layers/DoltSql.js"
 import { layerForMode } from "../layers/modes.js"
+import { RemoteLive } from "../layers/RoutedRemote.js"
 import { locateBeadsDir, Town, TownLive } from "../layers/Town.js"
-import { GitRemoteLive } from "../layers/GitRemote.js"
 import { ensureTownKeys } from "../layers/TownKeys.js"
 import { IssuesLive } from "../services/Issues.js"
 import { SyncLive } from "../services/Sync.js"
@@ -79,12 +79,15 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
     }
     const secretsDir = townSecretsDir(globals.env, globals.home, info.townId)
     const credentials = CredentialsLive(secretsDir)
-    const remote = GitRemoteLive({
+    const dolt = doltTarget(cfg)
+    // git peers through git, Dolt peers through the Dolt server of dolt.url (in every mode that federates).
+    const remote = RemoteLive({
       beadsDir: info.beadsDir,
       town: info.townId,
       env: globals.env,
       secretsDir,
-      keys: () => ensureTownKeys(secretsDir, info.beadsDir)
+      keys: () => ensureTownKeys(secretsDir, info.beadsDir),
+      dolt
     })
     const session = Layer.effect(
       Session,
@@ -108,7 +111,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       backend: cfg.storageBackend,
       beadsDir: info.beadsDir,
       log: logOptions,
-      dolt: doltTarget(cfg)
+      dolt
     })
     const services = Layer.provideMerge(mode, base)
     const withIssues = Layer.provideMerge(IssuesLive(info.townId, cfg.issuePrefix), services)

@@ -112,14 +112,18 @@ export class FederationNotEnabled extends Schema.TaggedError<FederationNotEnable
 
 export class DoltBackendRequired extends Schema.TaggedError<DoltBackendRequired>()("DoltBackendRequired", {
   backend: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** What to do instead of the storage-backend advice (a Dolt peer needs a Dolt server, not a backend setting). */
+  advice: Schema.optional(Schema.String)
 }) {
   override get message() {
     return this.backend === ""
       ? `federation requires the Dolt backend: ${this.reason}`
       : `federation requires the Dolt storage backend (${this.reason}; storage.backend is ${this.backend})`
   }
-  readonly hint = "set it with: bd config set storage.backend dolt   (and dolt.url for a Dolt SQL server)"
+  get hint() {
+    return this.advice ?? "set it with: bd config set storage.backend dolt   (and dolt.url for a Dolt SQL server)"
+  }
   readonly exitCode = ExitCode.doltBackendRequired
 }
 

@@ -20,6 +20,8 @@ export interface AddPeer extends CommandMeta {
   readonly sovereignty: SovereigntyTier | undefined
   /** The peer's organization, for tier T2. */
   readonly organization?: string | undefined
+  /** `dolt`: carry the peer through the Dolt server whatever its endpoint (`--via dolt`). */
+  readonly via?: "dolt" | undefined
   /** Whether credentials were stored for this peer (the credentials themselves never enter the log). */
   readonly hasCredentials: boolean
 }
@@ -42,6 +44,8 @@ export interface Peer {
    * none was given at add-peer.
    */
   readonly learnedOrganization?: string
+  /** Set when the peer was added `--via dolt`: its batches move through Dolt even on a git-kind endpoint. */
+  readonly via?: "dolt"
   readonly hasCredentials: boolean
   readonly addedAt: string
   readonly addedBy: string
@@ -81,6 +85,7 @@ const decideAny = (
             endpoint: command.endpoint,
             ...(command.sovereignty === undefined ? {} : { sovereignty: command.sovereignty }),
             ...(command.organization === undefined ? {} : { organization: command.organization }),
+            ...(command.via === undefined ? {} : { via: command.via }),
             hasCredentials: command.hasCredentials
           }
         }])
@@ -96,6 +101,7 @@ interface PeerAddedData {
   readonly endpoint: string
   readonly sovereignty?: SovereigntyTier
   readonly organization?: string
+  readonly via?: "dolt"
   readonly hasCredentials?: boolean
 }
 
@@ -108,6 +114,7 @@ export const evolve = (state: PeersState, event: Envelope): PeersState => {
         endpoint: data.endpoint,
         ...(data.sovereignty === undefined ? {} : { sovereignty: data.sovereignty }),
         ...(data.organization === undefined ? {} : { organization: data.organization }),
+        ...(data.via === "dolt" ? { via: "dolt" as const } : {}),
         hasCredentials: data.hasCredentials === true,
         addedAt: event.at,
         addedBy: event.actor

@@ -68,7 +68,37 @@ const parseSignature = (text: string): { readonly key: string; readonly sig: str
 /** The URL git is given: the endpoint as the user wrote it (git reads every accepted form). */
 const gitUrl = (peer: PeerTarget): string => peer.endpoint.raw
 
-const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecutor): RemoteApi => {
+/** The three files of a batch, byte for byte as its origin wrote them. */
+export interface BatchFiles {
+  readonly meta: string
+  readonly events: string
+  readonly signature: string
+}
+
+export interface StoredBatch {
+  readonly commit: string
+  readonly files: BatchFiles
+}
+
+/** The shadow repository, for another transport that moves the same batches (src/layers/DoltRemote.ts). */
+export interface GitShadow {
+  readonly path: string
+  readonly ensure: Effect.Effect<void, StorageError>
+  /** Refs under a prefix (name less the prefix -> commit). */
+  readonly refs: (prefix: string) => Effect.Effect<ReadonlyMap<string, string>, StorageError>
+  readonly chain: (tip: string) => Effect.Effect<ReadonlyArray<StoredBatch>, StorageError>
+  /** The batch commits of a branch up to `tip`, oldest first. */
+  readonly commits: (tip: string) => Effect.Effect<ReadonlyArray<string>, StorageError>
+  readonly writeBatch: (files: BatchFiles, meta: BatchMeta, parent: string | undefined) => Effect.Effect<string, StorageError>
+  /** Set (or, with undefined, delete) a ref, whatever it held. */
+  readonly setRef: (ref: string, sha: string | undefined) => Effect.Effect<void, StorageError>
+  readonly ownRef: (tier: string) => string
+}
+
+const make = (
+  options: GitRemoteOptions,
+  executor: CommandExecutor.CommandExecutor
+): { readonly remote: RemoteApi; readonly shadow: GitShadow } => {
   const shadow = path.join(options.beadsDir, "federation", "remote.git")
   const ownRef = (tier: string) => `refs/beads/own/${tier}`
   const seenRef = (peer: PeerTarget) => `refs/beads/seen/${peer.name}`
@@ -221,6 +251,48 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
     Effect.map(local(["rev-list", "--reverse", "--first-parent", from === undefined ? to : `${from}..${to}`]), (out) =>
       out.split("\n").filter((line) => line !== ""))
 
+  /**
+   * A batch commit, made the one way every town makes it: the three files,
+   * the parent, author and committer `bd <bd@origin>` at `publishedAt`, a
+   * fixed message. So the same batch is the same commit wherever it is made
+   * (a batch that came through Dolt is written back as its origin's commit).
+   */
+  const writeBatch = (files: BatchFiles, meta: BatchMeta, parent: string | undefined) =>
+    Effect.gen(function*() {
+      const eventsBlob = (yield* local(["hash-object", "-w", "--stdin"], files.events)).trim()
+      const metaBlob = (yield* local(["hash-object", "-w", "--stdin"], files.meta)).trim()
+      const signatureBlob = (yield* local(["hash-object", "-w", "--stdin"], files.signature)).trim()
+      const tree = (yield* local(
+        ["mktree"],
+        `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n100644 blob ${signatureBlob}\tsignature.json\n`
+      )).trim()
+      const message = `beads: batch ${meta.batch} of town ${meta.town}, events ${meta.first}..${meta.last}`
+      const who = `bd@${meta.town}`
+      return (yield* local(
+        ["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message],
+        undefined,
+        {
+          GIT_AUTHOR_DATE: meta.publishedAt,
+          GIT_COMMITTER_DATE: meta.publishedAt,
+          GIT_AUTHOR_EMAIL: who,
+          GIT_COMMITTER_EMAIL: who
+        }
+      )).trim()
+    })
+
+  /** The batches of a branch up to `tip`, oldest first, as their files are stored (not verified). */
+  const chain = (tip: string): Effect.Effect<ReadonlyArray<StoredBatch>, StorageError> =>
+    Effect.gen(function*() {
+      const commits = yield* commitsBetween(undefined, tip)
+      const blobs = yield* readBlobs(
+        commits.flatMap((commit) => [`${commit}:meta.json`, `${commit}:events.jsonl`, `${commit}:signature.json`])
+      )
+      return commits.map((commit, i) => ({
+        commit,
+        files: { meta: blobs[3 * i] ?? "", events: blobs[3 * i + 1] ?? "", signature: blobs[3 * i + 2] ?? "" }
+      }))
+    })
+
   /** Read and verify the batches of one town's branch after what we ingested. */
   /** Where a branch came from, for messages: a peer, or this town's own shadow repository. */
   type Source = { readonly name: string; readonly endpoint: { readonly raw: string } }
@@ -294,7 +366,7 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       return { town, batches, problem: undefined }
     })
 
-  return {
+  const remote: RemoteApi = {
     ownTip: (tier) => Effect.zipRight(ensureShadow, tipOf(ownRef(tier))),
 
     publish: (events, at, tier, organization) =>
@@ -323,19 +395,11 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
           catch: (error) => new StorageError({ path: options.secretsDir, reason: `cannot read the town's keys: ${(error as Error).message}` })
         })
         const signature = { alg: "ed25519", key: keys.publicKey, sig: keys.sign(canonicalJson(meta)) }
-        const eventsBlob = (yield* local(["hash-object", "-w", "--stdin"], text)).trim()
-        const metaBlob = (yield* local(["hash-object", "-w", "--stdin"], `${JSON.stringify(meta, null, 2)}\n`)).trim()
-        const signatureBlob = (yield* local(["hash-object", "-w", "--stdin"], `${JSON.stringify(signature, null, 2)}\n`)).trim()
-        const tree = (yield* local(
-          ["mktree"],
-          `100644 blob ${eventsBlob}\tevents.jsonl\n100644 blob ${metaBlob}\tmeta.json\n100644 blob ${signatureBlob}\tsignature.json\n`
-        )).trim()
-        const message = `beads: batch ${meta.batch} of town ${options.town}, events ${meta.first}..${meta.last}`
-        const commit = (yield* local(
-          ["commit-tree", tree, ...(parent === undefined ? [] : ["-p", parent]), "-m", message],
-          undefined,
-          { GIT_AUTHOR_DATE: publishedAt, GIT_COMMITTER_DATE: publishedAt }
-        )).trim()
+        const commit = yield* writeBatch(
+          { events: text, meta: `${JSON.stringify(meta, null, 2)}\n`, signature: `${JSON.stringify(signature, null, 2)}\n` },
+          meta,
+          parent
+        )
         yield* local(["update-ref", ownRef(tier), commit, parent ?? ZERO])
         return meta
       }),
@@ -475,7 +539,23 @@ const make = (options: GitRemoteOptions, executor: CommandExecutor.CommandExecut
       return updates
     })
   }
+
+  const shadowApi: GitShadow = {
+    path: shadow,
+    ensure: ensureShadow,
+    refs,
+    chain,
+    commits: (tip) => commitsBetween(undefined, tip),
+    writeBatch,
+    setRef: (ref, sha) =>
+      Effect.asVoid(sha === undefined ? local(["update-ref", "-d", ref]) : local(["update-ref", ref, sha])),
+    ownRef
+  }
+  return { remote, shadow: shadowApi }
 }
 
 export const GitRemoteLive = (options: GitRemoteOptions): Layer.Layer<Remote, never, CommandExecutor.CommandExecutor> =>
-  Layer.effect(Remote, Effect.map(CommandExecutor.CommandExecutor, (executor) => make(options, executor)))
+  Layer.effect(Remote, Effect.map(CommandExecutor.CommandExecutor, (executor) => make(options, executor).remote))
+
+/** The git Remote and its shadow repository, for a transport that keeps its batches there too (the Dolt one). */
+export const makeGitRemote = make

@@ -6,12 +6,12 @@
  */
 import { Context, Effect, Either, Layer, Option } from "effect"
 import type { Endpoint } from "../domain/Endpoint.js"
-import { parseEndpoint } from "../domain/Endpoint.js"
+import { endpointEngine, parseEndpoint } from "../domain/Endpoint.js"
 import {
   type CredentialsError,
   type DoltBackendRequired,
   type FederationNotEnabled,
-  type InvalidArgument,
+  InvalidArgument,
   type InvalidEndpoint,
   type InvalidPeerName,
   type PeerAlreadyExists,
@@ -29,6 +29,8 @@ export interface AddPeerInput {
   readonly endpoint: string
   readonly sovereignty: string | undefined
   readonly organization?: string | undefined
+  /** `dolt` moves the peer's batches through the Dolt server (dolt.url) whatever its endpoint; `git` is the default of git endpoints. */
+  readonly via?: string | undefined
   readonly credentials: { readonly user: string; readonly password: string } | undefined
 }
 
@@ -54,8 +56,21 @@ const validate = (input: AddPeerInput) =>
     const sovereignty: SovereigntyTier | undefined = input.sovereignty === undefined
       ? undefined
       : yield* parseTier(input.sovereignty)
-    return { name, endpoint, sovereignty }
+    return { name, endpoint, sovereignty, via: yield* parseVia(input.via, endpoint) }
   })
+
+/** Which engine the user asks for: a git endpoint may go through Dolt; a Dolt-only endpoint cannot go through git. */
+const parseVia = (via: string | undefined, endpoint: Endpoint): Effect.Effect<"dolt" | undefined, InvalidArgument> => {
+  const wanted = via?.trim().toLowerCase()
+  if (wanted === undefined || wanted === "") return Effect.succeed(undefined)
+  if (wanted === "dolt") return Effect.succeed(endpointEngine(endpoint) === "dolt" ? undefined : "dolt")
+  if (wanted === "git" && endpointEngine(endpoint) === "git") return Effect.succeed(undefined)
+  return Effect.fail(new InvalidArgument({
+    argument: "--via",
+    value: via ?? "",
+    allowed: endpointEngine(endpoint) === "git" ? "git or dolt" : `dolt (${endpoint.raw} is a Dolt remote)`
+  }))
+}
 
 export const FederationLive: Layer.Layer<Federation, never, EventLog | Credentials | Session> = Layer.effect(
   Federation,
@@ -70,7 +85,7 @@ export const FederationLive: Layer.Layer<Federation, never, EventLog | Credentia
     return Federation.of({
       addPeer: (input) =>
         Effect.gen(function*() {
-          const { name, endpoint, sovereignty } = yield* validate(input)
+          const { name, endpoint, sovereignty, via } = yield* validate(input)
           const meta = yield* provideSession(commandMeta)
           const committed = yield* log.transact(["peers"], (state) =>
             Either.map(
@@ -80,6 +95,7 @@ export const FederationLive: Layer.Layer<Federation, never, EventLog | Credentia
                 endpoint: endpoint.raw,
                 sovereignty,
                 organization: input.organization?.trim() || undefined,
+                via,
                 hasCredentials: input.credentials !== undefined,
                 ...meta
               }),

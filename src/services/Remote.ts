@@ -1,12 +1,14 @@
 /**
  * The Remote service: a town's view of the endpoints of its peers, whatever
  * engine carries them. Each endpoint holds one append-only branch per town;
- * a town writes only its own. Implemented on git (src/layers/GitRemote.ts).
+ * a town writes only its own. Implemented on git (src/layers/GitRemote.ts)
+ * and on Dolt (src/layers/DoltRemote.ts); src/layers/RoutedRemote.ts sends
+ * each peer to the engine that carries it.
  */
 import { Context, type Effect, type Option } from "effect"
 import type { BatchMeta } from "../domain/Batch.js"
 import type { Endpoint } from "../domain/Endpoint.js"
-import type { BatchRefused, IntegrityError, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
+import type { BatchRefused, DoltBackendRequired, IntegrityError, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
 import type { SovereigntyTier } from "../domain/Settings.js"
 import type { ForeignEvent } from "../events/Envelope.js"
 import type { PeerCredentials } from "../layers/Credentials.js"
@@ -17,7 +19,12 @@ export interface PeerTarget {
   readonly credentials: PeerCredentials | undefined
   /** The sovereignty tier of what this town publishes there. */
   readonly tier: SovereigntyTier
+  /** Which engine moves the batches: git, or a Dolt SQL server's DOLT_PUSH / DOLT_FETCH. */
+  readonly engine: "git" | "dolt"
 }
+
+/** A network step failed; with a Dolt peer, also: no Dolt server to move the batches through. */
+export type TransportError = RemoteUnreachable | StorageError | DoltBackendRequired
 
 export interface FetchedBatch {
   readonly town: string
@@ -62,7 +69,7 @@ export interface RemoteApi {
     tier: SovereigntyTier,
     organization: string | undefined
   ) => Effect.Effect<BatchMeta, StorageError>
-  readonly fetch: (peer: PeerTarget) => Effect.Effect<void, RemoteUnreachable | StorageError>
+  readonly fetch: (peer: PeerTarget) => Effect.Effect<void, TransportError>
   /** After a fetch: per town, the verified batches not yet ingested. */
   readonly incoming: (peer: PeerTarget) => Effect.Effect<ReadonlyArray<TownUpdate>, StorageError>
   readonly markIngested: (batch: FetchedBatch) => Effect.Effect<void, StorageError>
@@ -70,9 +77,9 @@ export interface RemoteApi {
   readonly push: (
     peer: PeerTarget,
     relay: (town: string, tip: BatchMeta | undefined) => boolean
-  ) => Effect.Effect<PushReport, RemoteUnreachable | RemoteRejected | StorageError>
+  ) => Effect.Effect<PushReport, TransportError | RemoteRejected>
   /** The branch tips at the endpoint (town -> batch meta when known here, else undefined). */
-  readonly probe: (peer: PeerTarget) => Effect.Effect<ReadonlyMap<string, BatchMeta | undefined>, RemoteUnreachable | StorageError>
+  readonly probe: (peer: PeerTarget) => Effect.Effect<ReadonlyMap<string, BatchMeta | undefined>, TransportError>
   /** Every other town's branch this town holds, verified again from its first batch (for audits). */
   readonly verifyHeld: Effect.Effect<ReadonlyArray<TownUpdate>, StorageError>
   /** The meta of the last ingested batch of a town. */

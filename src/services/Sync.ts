@@ -13,7 +13,7 @@ import {
   BatchRefused,
   ConflictNotFound,
   type CredentialsError,
-  DoltBackendRequired,
+  type DoltBackendRequired,
   IntegrityError,
   type InvalidArgument,
   type InvalidEndpoint,
@@ -180,14 +180,15 @@ export const SyncLive = (
     const target = (peer: Peer): Effect.Effect<PeerTarget, PeerFailure> =>
       Effect.gen(function*() {
         const endpoint: Endpoint = yield* parseEndpoint(peer.endpoint)
-        if (endpointEngine(endpoint) === "dolt") {
-          return yield* Effect.fail(new DoltBackendRequired({
-            backend: "",
-            reason: `peer ${peer.name} (${peer.endpoint}) is a Dolt remote: events move through Dolt only with a Dolt SQL server (dolt.url), and this build carries them over git endpoints only`
-          }))
-        }
         const stored = yield* credentials.lookup(peer.name)
-        return { name: peer.name, endpoint, credentials: Option.getOrUndefined(stored), tier: tierOf(peer) }
+        // Which engine carries the peer is the Remote layer's business (src/layers/RoutedRemote.ts).
+        return {
+          name: peer.name,
+          endpoint,
+          credentials: Option.getOrUndefined(stored),
+          tier: tierOf(peer),
+          engine: peer.via ?? endpointEngine(endpoint)
+        }
       })
 
     const tierOf = (peer: Peer): SovereigntyTier => peer.sovereignty ?? policy.defaultTier ?? "T1"
