@@ -8,7 +8,10 @@ import { Chunk, Duration, Effect, Stream } from "effect"
 
 export interface GitResult {
   readonly code: number
+  /** Standard output as text; empty when it was asked for as bytes. */
   readonly stdout: string
+  /** Standard output as bytes, when asked for (`bytes: true`): big outputs are decoded only where needed. */
+  readonly stdoutBytes?: Buffer
   readonly stderr: string
 }
 
@@ -41,14 +44,18 @@ export const gitEnvironment = (
   return { ...env, ...extra }
 }
 
-const collect = <E>(stream: Stream.Stream<Uint8Array, E>) =>
-  Effect.map(Stream.runCollect(stream), (chunks) => Buffer.concat(Chunk.toReadonlyArray(chunks)).toString("utf8"))
+const collectBytes = <E>(stream: Stream.Stream<Uint8Array, E>) =>
+  Effect.map(Stream.runCollect(stream), (chunks) => Buffer.concat(Chunk.toReadonlyArray(chunks)))
+
+const collect = <E>(stream: Stream.Stream<Uint8Array, E>) => Effect.map(collectBytes(stream), (bytes) => bytes.toString("utf8"))
 
 export interface GitOptions {
   readonly cwd: string
   readonly env: Readonly<Record<string, string>>
   readonly stdin?: string
   readonly timeout?: Duration.DurationInput
+  /** Keep standard output as bytes (`stdoutBytes`). */
+  readonly bytes?: boolean
 }
 
 export const runGit = (
@@ -64,10 +71,12 @@ export const runGit = (
     Effect.gen(function*() {
       const process = yield* Command.start(command)
       const [stdout, stderr, code] = yield* Effect.all(
-        [collect(process.stdout), collect(process.stderr), process.exitCode],
+        [collectBytes(process.stdout), collect(process.stderr), process.exitCode],
         { concurrency: 3 }
       )
-      return { code: Number(code), stdout, stderr }
+      return options.bytes === true
+        ? { code: Number(code), stdout: "", stdoutBytes: stdout, stderr }
+        : { code: Number(code), stdout: stdout.toString("utf8"), stderr }
     })
   ).pipe(
     Effect.mapError((error) => new GitFailure(args, String((error as { message?: string }).message ?? error))),

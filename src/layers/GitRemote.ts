@@ -42,6 +42,14 @@ export interface GitRemoteOptions {
 }
 
 const OWN_PREFIX = "refs/beads/towns/"
+
+/**
+ * Batches are machine-written JSON, large at a first sync: zlib's fastest
+ * level costs a fraction of the default's time for a little more space, and
+ * a fetched pack is kept as it came rather than unpacked and compressed
+ * again object by object.
+ */
+const TUNING: ReadonlyArray<string> = ["-c", "core.compression=1", "-c", "transfer.unpackLimit=1"]
 const ZERO = "0".repeat(40)
 
 const ASKPASS = `#!/bin/sh
@@ -110,11 +118,15 @@ const make = (
   })
   const storage = (what: string) => (error: GitFailure | Error) => new StorageError({ path: shadow, reason: `${what}: ${error.message}` })
 
-  const git = (args: ReadonlyArray<string>, extra: { stdin?: string; env?: Record<string, string>; cwd?: string } = {}) =>
-    runGit(args, {
+  const git = (
+    args: ReadonlyArray<string>,
+    extra: { stdin?: string; env?: Record<string, string>; cwd?: string; bytes?: boolean } = {}
+  ) =>
+    runGit([...TUNING, ...args], {
       cwd: extra.cwd ?? shadow,
       env: { ...baseEnv, ...extra.env },
-      ...(extra.stdin === undefined ? {} : { stdin: extra.stdin })
+      ...(extra.stdin === undefined ? {} : { stdin: extra.stdin }),
+      ...(extra.bytes === true ? { bytes: true } : {})
     }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
   /** A local git call that must succeed. */
@@ -128,6 +140,16 @@ const make = (
       (result: GitResult) =>
         result.code === 0
           ? Effect.succeed(result.stdout)
+          : Effect.fail(new StorageError({ path: shadow, reason: `git ${args.join(" ")}: ${gitReason(result.stderr)}` }))
+    )
+
+  /** A local git call that must succeed, its output as bytes. */
+  const localBytes = (args: ReadonlyArray<string>, stdin: string): Effect.Effect<Buffer, StorageError> =>
+    Effect.flatMap(
+      Effect.mapError(git(args, { stdin, bytes: true }), storage(`git ${args[0]}`)),
+      (result: GitResult) =>
+        result.code === 0
+          ? Effect.succeed(result.stdoutBytes ?? Buffer.alloc(0))
           : Effect.fail(new StorageError({ path: shadow, reason: `git ${args.join(" ")}: ${gitReason(result.stderr)}` }))
     )
 
@@ -189,6 +211,8 @@ const make = (
         }
         yield* Effect.try({ try: () => fs.mkdirSync(dir, { recursive: true }), catch: (error) => asUnreachable((error as Error).message) })
         yield* Effect.mapError(local(["init", "--bare", "--quiet", dir]), (error) => asUnreachable(error.reason))
+        // An endpoint made here keeps the packs pushed to it as they come (see TUNING).
+        yield* Effect.mapError(local(["--git-dir", dir, "config", "receive.unpackLimit", "1"]), (error) => asUnreachable(error.reason))
       })
 
   /** Whether this town fetched branches from, or pushed to, the peer's endpoint before. */
@@ -211,8 +235,7 @@ const make = (
   const readBlobs = (specs: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | undefined>, StorageError> =>
     specs.length === 0
       ? Effect.succeed([])
-      : Effect.map(local(["cat-file", "--batch"], `${specs.join("\n")}\n`), (out) => {
-        const buffer = Buffer.from(out, "utf8")
+      : Effect.map(localBytes(["cat-file", "--batch"], `${specs.join("\n")}\n`), (buffer) => {
         const blobs: Array<string | undefined> = []
         let at = 0
         for (let i = 0; i < specs.length; i++) {
