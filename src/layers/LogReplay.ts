@@ -16,7 +16,6 @@ import type { ReplayedEvent, ReplayStep } from "../events/EventLog.js"
 import { listSegments, segmentPath } from "./LogFiles.js"
 import { parseEventLine } from "./LogScan.js"
 
-
 /**
  * Reads the members of a sealed line one after the other, as canonical
  * JSON lays them out. Every step checks the text it expects, so a line
