@@ -77,7 +77,7 @@ export const replay = async ({ root, sizes, progress, note, shared }) => {
   const figures = [
     speedFigure({
       id: "3",
-      title: `replay of ${total.toLocaleString("en-US")} events (evolveTown)`,
+      title: `replay of ${total.toLocaleString("en-US")} events (replayUntil)`,
       baselineLabel: "JSON.parse",
       subjectLabel: "replay",
       ...runs,

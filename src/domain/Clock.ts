@@ -35,6 +35,7 @@ export const ClockSlice: Slice<ClockState> = {
   name: "clock",
   initial: initialClock,
   evolve: evolveClock,
+  dataOf: new Set(),
   encode: (state) => state,
   decode: (json) => json as ClockState
 }

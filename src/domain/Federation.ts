@@ -151,6 +151,7 @@ export const PeersSlice: Slice<PeersState> = {
   name: "peers",
   initial: initialPeers,
   evolve,
+  dataOf: new Set(["PeerAdded", "PeerRemoved", "PeerOrganizationLearned"]),
   encode: (state) => listPeers(state),
   decode: (json) => ({
     peers: HashMap.fromIterable((json as ReadonlyArray<Peer>).map((peer) => [peer.name, peer] as const))

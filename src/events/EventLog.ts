@@ -52,6 +52,18 @@ export interface ReadOptions {
   readonly fromSeq?: number
 }
 
+/** An event as a replay hands it to its `step`: `data` is left out unless a folded slice reads it. */
+export type ReplayedEvent = Omit<Envelope, "data"> & { readonly data?: unknown }
+
+/** Fold this event and go on; fold it and stop (it is the point); stop before it. */
+export type ReplayStep = "fold" | "last" | "stop"
+
+export interface Replay<K extends SliceName> {
+  readonly state: StateOf<K>
+  /** The last event folded, undefined when none was. */
+  readonly last: ReplayedEvent | undefined
+}
+
 export interface EventLogService {
   readonly town: string
   readonly load: <K extends SliceName>(slices: ReadonlyArray<K>) => Effect.Effect<Loaded<K>, LogError>
@@ -67,6 +79,15 @@ export interface EventLogService {
    * it), else computed from its slice.
    */
   readonly view: <V extends ViewName>(name: V) => Effect.Effect<TownViewValues[V], LogError>
+  /**
+   * Fold the named slices from the first event, as long as `step` says so,
+   * chain-checked like `read` (never from a snapshot: the point may be
+   * anywhere). Payloads no folded slice reads are not parsed.
+   */
+  readonly replay: <K extends SliceName>(
+    slices: ReadonlyArray<K>,
+    step: (event: ReplayedEvent) => ReplayStep
+  ) => Effect.Effect<Replay<K>, LogError>
   /** Checks the whole chain and the snapshot against it. */
   readonly verify: Effect.Effect<VerifyReport, LogError>
 }

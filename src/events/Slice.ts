@@ -11,6 +11,12 @@ export interface Slice<S> {
   readonly initial: S
   /** Pure: the state after one more event. Events a slice does not know leave it unchanged. */
   readonly evolve: (state: S, event: Envelope) => S
+  /**
+   * The event types whose `data` evolve reads. A replay hands every other
+   * event without `data`, so it need not parse payloads nobody reads; a slice
+   * without this list gets every event whole.
+   */
+  readonly dataOf?: ReadonlySet<string>
   /** A JSON value for the snapshot file, and back. */
   readonly encode: (state: S) => unknown
   readonly decode: (json: unknown) => S

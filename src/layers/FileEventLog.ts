@@ -18,6 +18,7 @@ import {
   type EventLogService,
   type LogError,
   type LogHead,
+  type ReplayedEvent,
   type StateOf
 } from "../events/EventLog.js"
 import {
@@ -34,6 +35,7 @@ import {
   writeSnapshot
 } from "./LogFiles.js"
 import type { Projection } from "../events/Projection.js"
+import { replayLog } from "./LogReplay.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
 
@@ -449,7 +451,36 @@ const make = (options: FileEventLogOptions): EventLogService => {
     catch: mapError
   })
 
-  return { town: options.town, load, transact, read, view, verify }
+  const replay: EventLogService["replay"] = (names, step) =>
+    Effect.try({
+      try: () => {
+        const state: SliceStates = {}
+        for (const name of names) (state as Record<string, unknown>)[name] = TownSlices[name].initial
+        const slices = names.map((name) => TownSlices[name] as { evolve: (s: unknown, e: Envelope) => unknown; dataOf?: ReadonlySet<string> })
+        // The payloads to parse: those some slice reads, or all when a slice does not say.
+        const dataOf = slices.every((slice) => slice.dataOf !== undefined)
+          ? new Set(slices.flatMap((slice) => [...(slice.dataOf ?? [])]))
+          : undefined
+        // Events are folded as they are read; what a write group that never committed folded is dropped.
+        let last: ReplayedEvent | undefined
+        let committed = { state: { ...state }, last }
+        replayLog(dir, dataOf, (event) => {
+          const next = step(event)
+          if (next === "stop") return next
+          for (let i = 0; i < names.length; i++) {
+            ;(state as Record<string, unknown>)[names[i]!] = slices[i]!.evolve(state[names[i]!], event as Envelope)
+          }
+          last = event
+          return next
+        }, () => {
+          committed = { state: { ...state }, last }
+        })
+        return { state: committed.state as StateOf<(typeof names)[number]>, last: committed.last }
+      },
+      catch: mapError
+    })
+
+  return { town: options.town, load, transact, read, view, replay, verify }
 }
 
 /**

@@ -36,6 +36,22 @@ export interface ScanOptions {
 }
 
 /**
+ * The envelope of a line that continues the chain (its seq is `expectedSeq`,
+ * its prev is `prev`, its hash matches), or why it does not.
+ */
+export const parseEventLine = (text: string, expectedSeq: number, prev: string): Envelope | string => {
+  let envelope: Envelope
+  try {
+    envelope = JSON.parse(text) as Envelope
+  } catch (error) {
+    return `not a valid event line (${(error as Error).message})`
+  }
+  if (typeof envelope !== "object" || envelope === null) return "not an event envelope"
+  if (envelope.seq !== expectedSeq) return `seq ${String(envelope.seq)} where ${expectedSeq} was expected`
+  return checkLine(text, envelope.prev, prev) ?? envelope
+}
+
+/**
  * Scan from `start`, calling `onGroup` with each committed group in order.
  * Throws IntegrityError (callers wrap in Effect.try and map it).
  */
@@ -68,18 +84,9 @@ export const scanLog = (
     let pending: Array<Envelope> = []
     let pendingStart = from
     for (const line of read.lines) {
-      let envelope: Envelope
-      try {
-        envelope = JSON.parse(line.text) as Envelope
-      } catch (error) {
-        return fail(line.start, `not a valid event line (${(error as Error).message})`)
-      }
-      if (typeof envelope !== "object" || envelope === null) fail(line.start, "not an event envelope")
-      const expected = seq + pending.length + 1
-      if (envelope.seq !== expected) fail(line.start, `seq ${String(envelope.seq)} where ${expected} was expected`)
       const prev = pending.length === 0 ? hash : pending[pending.length - 1]!.hash
-      const broken = checkLine(line.text, envelope.prev, prev)
-      if (broken !== undefined) fail(line.start, broken)
+      const envelope = parseEventLine(line.text, seq + pending.length + 1, prev)
+      if (typeof envelope === "string") return fail(line.start, envelope)
       if (pending.length === 0) pendingStart = line.start
       pending.push(envelope)
       if ((envelope as { commit?: boolean }).commit === true) {

@@ -6,9 +6,8 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import { InvalidArgument } from "../domain/Errors.js"
 import type { LogPoint } from "../domain/LogPoint.js"
-import { initialTownState, type SliceName, SliceNames, type TownState, TownSlices } from "../domain/Town.js"
 import type { Envelope } from "../events/Envelope.js"
-import { EventLog, type LogError, type LogHead } from "../events/EventLog.js"
+import { EventLog, type LogError, type LogHead, type ReplayedEvent, type ReplayStep, type StateOf } from "../events/EventLog.js"
 
 export interface LogFilter {
   /** Events after this seq, or at or after this time. */
@@ -39,46 +38,34 @@ export const eventsSince = (filter: LogFilter): Stream.Stream<Envelope, LogError
     return Stream.filter(afterId, matches(filter))
   }))
 
+/** The slices a replay shows: the federation state (peers) and the clock. */
+export type ReplayedSlices = "clock" | "peers"
+
 export interface Replayed {
-  readonly state: TownState
+  readonly state: StateOf<ReplayedSlices>
   readonly head: LogHead
   readonly at: string | undefined
 }
 
-/** The town state after the last event at or before `until`. */
+/** The federation state after the last event at or before `until`. */
 export const replayUntil = (until: LogPoint): Effect.Effect<Replayed, LogError | InvalidArgument, EventLog> =>
   Effect.gen(function*() {
     const log = yield* EventLog
-    // One record updated slice by slice: a replay of millions of events makes no town object per event.
-    const state: { -readonly [K in SliceName]: TownState[K] } = { ...initialTownState }
-    const evolvers = SliceNames.map((name) => [name, TownSlices[name].evolve as (s: unknown, e: Envelope) => unknown] as const)
-    let head: LogHead = { seq: 0, hash: "" }
-    let at: string | undefined
-    let found = until._tag !== "EventId"
-    const upTo = (events: Stream.Stream<Envelope, LogError>) => {
+    const step = (event: ReplayedEvent): ReplayStep => {
       switch (until._tag) {
         case "Seq":
-          return Stream.takeWhile(events, (event) => event.seq <= until.seq)
+          return event.seq <= until.seq ? "fold" : "stop"
         case "Time":
-          return Stream.takeWhile(events, (event) => Date.parse(event.at) <= until.ms)
+          return Date.parse(event.at) <= until.ms ? "fold" : "stop"
         case "EventId":
-          return Stream.takeUntil(events, (event) => event.id === until.id)
+          return event.id === until.id ? "last" : "fold"
       }
     }
-    yield* upTo(log.read()).pipe(
-      Stream.runForEach((event) =>
-        Effect.sync(() => {
-          for (const [name, evolve] of evolvers) (state as Record<string, unknown>)[name] = evolve(state[name], event)
-          head = { seq: event.seq, hash: event.hash }
-          at = event.at
-          if (until._tag === "EventId" && event.id === until.id) found = true
-        })
-      )
-    )
-    if (!found) {
-      return yield* Effect.fail(new InvalidArgument({ argument: "--until", value: (until as { id: string }).id, allowed: "the id of an event in this log (see: bd federation log)" }))
+    const { last, state } = yield* log.replay(["clock", "peers"], step)
+    if (until._tag === "EventId" && last?.id !== until.id) {
+      return yield* Effect.fail(new InvalidArgument({ argument: "--until", value: until.id, allowed: "the id of an event in this log (see: bd federation log)" }))
     }
-    return { state, head, at }
+    return { state, head: last === undefined ? { seq: 0, hash: "" } : { seq: last.seq, hash: last.hash }, at: last?.at }
   })
 
 /** The last `count` events, for `bd federation log -n`. */

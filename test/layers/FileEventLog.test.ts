@@ -15,7 +15,7 @@ import { evolveTown, initialTownState, SliceNames, type TownState } from "../../
 import { canonicalJson } from "../../src/events/Canonical.js"
 import { chainHash, sealLine } from "../../src/events/Chain.js"
 import { type Envelope, GENESIS_HASH, type NewEvent } from "../../src/events/Envelope.js"
-import type { EventLog } from "../../src/events/EventLog.js"
+import { EventLog } from "../../src/events/EventLog.js"
 import {
   ACTOR,
   addPeer,
@@ -76,6 +76,7 @@ const expectRefusedEverywhere = (dir: string, line: number, reason: RegExp) =>
         load: Effect.flip(loadAll),
         verify: Effect.flip(verifyLog),
         read: Effect.flip(readAll()),
+        replay: Effect.flip(Effect.flatMap(EventLog, (log) => log.replay(["clock", "peers"], () => "fold"))),
         transact: Effect.flip(addPeer("late"))
       }),
       layer
