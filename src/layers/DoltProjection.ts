@@ -218,9 +218,12 @@ const batchesAfter = (source: CatchUpSource, start: Checkpoint, batchSize: numbe
     // Reading from the checkpoint's own event (seqs have no gaps) checks it is still in the log, as it was.
     return source.readFrom(Math.max(1, start.seq)).pipe(
       Stream.takeWhile((event) => event.seq <= source.head.seq),
-      Stream.filterEffect((event) =>
-        event.seq !== start.seq ? Effect.succeed(true) : event.hash === start.hash ? Effect.succeed(false) : Effect.fail(new Diverged())
-      ),
+      // Chunk by chunk (a segment each), not event by event: only the first event can be the checkpoint's.
+      Stream.mapChunksEffect((chunk) => {
+        const first = Chunk.head(chunk)
+        if (first._tag === "None" || first.value.seq !== start.seq) return Effect.succeed(chunk)
+        return first.value.hash === start.hash ? Effect.succeed(Chunk.drop(chunk, 1)) : Effect.fail(new Diverged())
+      }),
       Stream.grouped(batchSize),
       Stream.map((chunk) => {
         const batch = Chunk.toReadonlyArray(chunk)
