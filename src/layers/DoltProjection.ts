@@ -34,7 +34,7 @@ import type { EventLogService, LogError, LogHead } from "../events/EventLog.js"
 import type { Projection } from "../events/Projection.js"
 import { type BatchRows, batchRows } from "./DoltRows.js"
 import { appliedVersion, DoltSchemaTooNew, ensureSchema, SCHEMA_VERSION } from "./DoltSchema.js"
-import { DoltSqlLive, type DoltTarget, type DoltUnavailable, isSqlError, unavailable, within } from "./DoltSql.js"
+import { DoltSqlLive, type DoltTarget, type DoltUnavailable, isSqlError, serverErrno, unavailable, within } from "./DoltSql.js"
 import {
   addCounts,
   type Checkpoint,
@@ -118,11 +118,17 @@ export interface ServerStatus {
   readonly checkpoint: (Checkpoint & { readonly town: string }) | undefined
 }
 
-/** The last checkpoint this machine wrote, kept beside the log so `bd dolt status` can tell the lag while the server is down. */
+/**
+ * The last checkpoint this machine wrote, kept beside the log so `bd dolt
+ * status` can tell the lag while the server is down, and so the next command
+ * can write its events without first asking where the projection stands.
+ */
 export interface LocalCheckpoint extends Checkpoint {
   readonly url: string
   readonly town: string
   readonly at: string
+  /** What the server was ("dolt" or "mysql"), when this machine last asked. */
+  readonly server?: "dolt" | "mysql"
 }
 
 export interface DoltProjectionOptions {
@@ -153,7 +159,8 @@ const readCache = (file: string): LocalCheckpoint | undefined => {
   try {
     const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LocalCheckpoint>
     return typeof parsed.seq === "number" && typeof parsed.hash === "string" && typeof parsed.url === "string" &&
-        typeof parsed.town === "string" && typeof parsed.at === "string"
+        typeof parsed.town === "string" && typeof parsed.at === "string" &&
+        (parsed.server === undefined || parsed.server === "dolt" || parsed.server === "mysql")
       ? (parsed as LocalCheckpoint)
       : undefined
   } catch {
@@ -188,6 +195,12 @@ class Diverged {
   readonly _tag = "Diverged"
 }
 
+/** What a catch-up has written so far: the checkpoint it reached, and what the server is. */
+interface Written {
+  at: Checkpoint | undefined
+  server: "dolt" | "mysql" | undefined
+}
+
 /** Events to write together, and their rows. */
 interface PlannedBatch {
   readonly events: ReadonlyArray<Envelope>
@@ -218,9 +231,12 @@ const batchesAfter = (source: CatchUpSource, start: Checkpoint, batchSize: numbe
     // Reading from the checkpoint's own event (seqs have no gaps) checks it is still in the log, as it was.
     return source.readFrom(Math.max(1, start.seq)).pipe(
       Stream.takeWhile((event) => event.seq <= source.head.seq),
-      Stream.filterEffect((event) =>
-        event.seq !== start.seq ? Effect.succeed(true) : event.hash === start.hash ? Effect.succeed(false) : Effect.fail(new Diverged())
-      ),
+      // Chunk by chunk (a segment each), not event by event: only the first event can be the checkpoint's.
+      Stream.mapChunksEffect((chunk) => {
+        const first = Chunk.head(chunk)
+        if (first._tag === "None" || first.value.seq !== start.seq) return Effect.succeed(chunk)
+        return first.value.hash === start.hash ? Effect.succeed(Chunk.drop(chunk, 1)) : Effect.fail(new Diverged())
+      }),
       Stream.grouped(batchSize),
       Stream.map((chunk) => {
         const batch = Chunk.toReadonlyArray(chunk)
@@ -239,9 +255,55 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
       within(target, operation, target.queryTimeoutMs)
     )
 
-  /** One catch-up over an open connection. */
-  const run = (source: CatchUpSource, written: { at: Checkpoint | undefined }) =>
+  /**
+   * After a command, on MariaDB or MySQL, when this machine wrote the
+   * checkpoint the new events follow: write them at once, without reading
+   * the schema version and the checkpoint or asking what the server is
+   * first. The claim of the checkpoint checks the town and the schema
+   * version itself; when it is refused (another machine wrote, the tables
+   * went), or the server says no, the ordinary way takes over.
+   */
+  const writeFollowing = (source: CatchUpSource, written: Written) =>
     Effect.gen(function*() {
+      const appended = source.appended ?? []
+      const first = appended[0]
+      const last = appended[appended.length - 1]
+      if (first === undefined || last === undefined || appended.length > batchSize || last.seq !== source.head.seq) return undefined
+      const known = readCache(options.cacheFile)
+      if (known === undefined || known.url !== target.url || known.town !== town || known.server !== "mysql") return undefined
+      if (known.seq !== first.seq - 1 || known.hash !== first.prev) return undefined
+      const from: Checkpoint = { seq: known.seq, hash: known.hash }
+      const to: Checkpoint = { seq: last.seq, hash: last.hash }
+      const rows = batchRows(appended, source.issues, source.peers)
+      const counts = yield* sqlStep(
+        `write events ${first.seq}..${last.seq}`,
+        writeBatch({ url: target.url, town, rows, from, to }).pipe(
+          Effect.map((counts): RowCounts | undefined => counts),
+          Effect.catchIf((error): error is DoltProjectionBusy => error._tag === "DoltProjectionBusy", () => Effect.succeed(undefined)),
+          Effect.catchIf((error) => isSqlError(error) && serverErrno(error) !== undefined, () => Effect.succeed(undefined))
+        )
+      )
+      if (counts === undefined) return undefined
+      written.at = to
+      written.server = "mysql"
+      return {
+        server: { dolt: false, version: "" },
+        from,
+        to,
+        events: appended.length,
+        batches: 1,
+        rows: counts,
+        doltCommits: 0,
+        reset: false,
+        warnings: []
+      } satisfies CatchUpReport
+    })
+
+  /** One catch-up over an open connection. */
+  const run = (source: CatchUpSource, written: Written) =>
+    Effect.gen(function*() {
+      const following = yield* writeFollowing(source, written)
+      if (following !== undefined) return following
       let opened = yield* sqlStep("read the checkpoint", readOpening)
       if (opened.version > SCHEMA_VERSION) return yield* new DoltSchemaTooNew({ url: target.url, found: opened.version })
       if (opened.version < SCHEMA_VERSION || opened.checkpoint === undefined) {
@@ -272,6 +334,7 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
           const range = `events ${batch[0]!.seq}..${last.seq}`
           if (server === undefined) {
             server = yield* sqlStep("ask the server what it is", detectServer({ version: false }))
+            written.server = server.dolt ? "dolt" : "mysql"
             if (server.dolt) warnings.push(...(yield* sqlStep("restore Dolt remotes", restoreStoredRemotes)))
           }
           if (server.dolt) {
@@ -354,21 +417,32 @@ export const makeDoltProjection = (options: DoltProjectionOptions): DoltProjecti
     return yield* restoreRemotes(peers.map((peer) => ({ name: String(peer.name), endpoint: String(peer.endpoint) })))
   })
 
-  /** Keep the checkpoint reached beside the log, for `bd dolt status` while the server is down. */
-  const remember = (at: Checkpoint | undefined) =>
+  /** Keep the checkpoint reached beside the log, for `bd dolt status` while the server is down, and for the next command. */
+  const remember = ({ at, server }: Written) =>
     at === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.sync(() => {
         const known = readCache(options.cacheFile)
-        const same = known !== undefined && known.url === target.url && known.town === town && known.seq === at.seq && known.hash === at.hash
-        if (!same) writeCache(options.cacheFile, { url: target.url, town, seq: at.seq, hash: at.hash, at: new Date(now).toISOString() })
+        const sameServer = known !== undefined && known.url === target.url && known.town === town
+        const kind = server ?? (sameServer ? known.server : undefined)
+        const same = sameServer && known.seq === at.seq && known.hash === at.hash && known.server === kind
+        if (!same) {
+          writeCache(options.cacheFile, {
+            url: target.url,
+            town,
+            seq: at.seq,
+            hash: at.hash,
+            at: new Date(now).toISOString(),
+            ...(kind === undefined ? {} : { server: kind })
+          })
+        }
       }))
 
   const catchUp = (source: CatchUpSource): Effect.Effect<CatchUpReport, CatchUpError> =>
     Effect.suspend(() => {
-      const written: { at: Checkpoint | undefined } = { at: undefined }
+      const written: Written = { at: undefined, server: undefined }
       return run(source, written).pipe(
         Effect.provide(DoltSqlLive(target)),
-        Effect.ensuring(Effect.suspend(() => remember(written.at)))
+        Effect.ensuring(Effect.suspend(() => remember(written)))
       )
     })
 

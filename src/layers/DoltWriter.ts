@@ -1,11 +1,17 @@
 /**
  * Writing a batch of the projection: one SQL transaction that first moves
  * the checkpoint, on condition that it still stands where the batch starts
- * (its row stays locked to the commit), then upserts the rows. Every value
- * is a bound parameter (server-side prepared statements); the SQL text is
- * made of this module's constant table and column names only.
+ * (its row stays locked to the commit), then upserts the rows.
+ *
+ * A batch goes as text in two round trips: the transaction's start, the
+ * claim of the checkpoint and the session's sql_mode, then every statement
+ * of its rows and the COMMIT (DoltStatements.ts). Where the session does not
+ * read backslash escapes (NO_BACKSLASH_ESCAPES), or a value of the claim is
+ * not plain text, the batch goes the other way: every value a bound
+ * parameter, one server-side prepared statement each.
  */
 import { SqlClient } from "@effect/sql"
+import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Option, Schema } from "effect"
 import { ExitCode } from "../domain/Errors.js"
@@ -20,8 +26,9 @@ import {
   SyncRunsTable,
   type TableSpec
 } from "./DoltRows.js"
-import { DATA_TABLES } from "./DoltSchema.js"
+import { DATA_TABLES, SCHEMA_VERSION } from "./DoltSchema.js"
 import { isSqlError, serverErrno } from "./DoltSql.js"
+import { deleteStatements, packQueries, plainLiteral, upsertStatements } from "./DoltStatements.js"
 
 /** Where the projection stands: the last event projected. */
 export interface Checkpoint {
@@ -72,13 +79,13 @@ export interface Opened {
 
 const ER_NO_SUCH_TABLE = 1146
 
-/** Schema version, checkpoint and conflict count in one round trip; a missing table reads as version 0. */
+/** Schema version, checkpoint and conflict count in one round trip (unprepared: it has no value to bind); a missing table reads as version 0. */
 export const readOpening: Effect.Effect<Opened, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const rows = yield* sql.unsafe<{ version: unknown; town: unknown; last_seq: unknown; last_hash: unknown; conflicts: unknown }>(
     "SELECT (SELECT MAX(version) FROM bd_schema_version) AS version, c.town, c.last_seq, c.last_hash," +
       " (SELECT COUNT(*) FROM bd_conflicts) AS conflicts FROM (SELECT 1 AS one) AS x LEFT JOIN bd_checkpoint c ON c.id = 1"
-  ).pipe(Effect.catchIf((error) => serverErrno(error) === ER_NO_SUCH_TABLE, () => Effect.succeed([])))
+  ).unprepared.pipe(Effect.catchIf((error) => serverErrno(error) === ER_NO_SUCH_TABLE, () => Effect.succeed([])))
   const row = rows[0]
   if (row === undefined) return { version: 0, checkpoint: undefined, conflictRows: 0 }
   return {
@@ -247,8 +254,8 @@ export interface BatchWrite {
   readonly to: Checkpoint
 }
 
-/** One batch, all or nothing. */
-export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError | DoltProjectionBusy, SqlClient.SqlClient> =>
+/** One batch, all or nothing, every value a bound parameter. */
+export const writeBatchBound = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError | DoltProjectionBusy, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return yield* inTransaction(sql, batch.url, batch.from, Effect.gen(function*() {
@@ -264,6 +271,111 @@ export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError
       const conflicts = yield* upsert(ConflictsTable, rows.conflicts)
       return { events, issues, peers, syncRuns, conflicts, deleted }
     }))
+  })
+
+interface OkPacket {
+  readonly affectedRows?: number
+}
+
+const affected = (result: unknown): number => Number((result as OkPacket | undefined)?.affectedRows ?? 0)
+
+const isLockConflict = (error: SqlError): boolean => {
+  const errno = serverErrno(error)
+  return errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT
+}
+
+/**
+ * One batch, all or nothing, as text (see the top of this module). The claim
+ * also checks the town and the schema version, so a writer that skipped
+ * reading them (the local checkpoint said where the projection stood) is
+ * refused, as `DoltProjectionBusy`, when they are not what it expects.
+ */
+export const writeBatch = (batch: BatchWrite): Effect.Effect<RowCounts, SqlError | DoltProjectionBusy, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const { from, to, town } = batch
+    const values = [to.seq, to.hash, now, town, from.seq, from.hash].map(plainLiteral)
+    if (values.some((value) => value === undefined)) return yield* writeBatchBound(batch)
+    const [toSeq, toHash, at, townText, fromSeq, fromHash] = values as Array<string>
+    const claimText = `UPDATE bd_checkpoint SET last_seq = ${toSeq}, last_hash = ${toHash}, updated_at = ${at}` +
+      ` WHERE id = 1 AND town = ${townText} AND last_seq = ${fromSeq} AND last_hash = ${fromHash}` +
+      ` AND (SELECT MAX(version) FROM bd_schema_version) = ${SCHEMA_VERSION}`
+    const written = yield* Effect.scoped(Effect.gen(function*() {
+      const conn = yield* sql.reserve
+      const rollback = conn.executeUnprepared("ROLLBACK", [], undefined).pipe(Effect.ignore)
+      return yield* Effect.gen(function*() {
+        const opened = yield* conn.executeUnprepared(
+          `START TRANSACTION;\n${claimText};\nSELECT @@SESSION.sql_mode AS sql_mode`,
+          [],
+          undefined
+        )
+        const mode = String((opened[2] as ReadonlyArray<{ sql_mode?: unknown }> | undefined)?.[0]?.sql_mode ?? "")
+        if (affected(opened[1]) !== 1) {
+          yield* rollback
+          const rows = yield* conn.executeUnprepared("SELECT last_seq FROM bd_checkpoint WHERE id = 1", [], undefined)
+          const found = rows[0] === undefined ? START.seq : Number((rows[0] as { last_seq: unknown }).last_seq)
+          return yield* new DoltProjectionBusy({ url: batch.url, expected: from.seq, found })
+        }
+        if (/NO_BACKSLASH_ESCAPES/i.test(mode)) {
+          yield* rollback
+          return undefined
+        }
+        return yield* writeRows(conn, batch.rows)
+      }).pipe(Effect.tapError(() => rollback))
+    }))
+    return written ?? (yield* writeBatchBound(batch))
+  }).pipe(
+    Effect.catchIf(
+      (error): error is SqlError => isSqlError(error) && isLockConflict(error),
+      () => Effect.fail(new DoltProjectionBusy({ url: batch.url, expected: batch.from.seq, found: batch.from.seq }))
+    )
+  )
+
+/** The rows of a batch and the COMMIT, in as few round trips as fit. */
+const writeRows = (conn: Connection, rows: BatchRows): Effect.Effect<RowCounts, SqlError> =>
+  Effect.gen(function*() {
+    const statements: Array<string> = []
+    const deletes: Array<number> = []
+    const add = (texts: ReadonlyArray<string>, deleting = false) => {
+      for (const text of texts) {
+        if (deleting) deletes.push(statements.length)
+        statements.push(text)
+      }
+    }
+    add(upsertStatements(EventsTable, rows.events))
+    add(upsertStatements(SyncRunsTable, rows.syncRuns))
+    add(deleteStatements(PeersTable.name, "name", rows.gonePeers), true)
+    add(upsertStatements(PeersTable, rows.peers))
+    add(deleteStatements(IssuesTable.name, "id", rows.goneIssues), true)
+    add(upsertStatements(IssuesTable, rows.issues))
+    add(deleteStatements(ConflictsTable.name, "issue_id", rows.conflictIssues), true)
+    add(upsertStatements(ConflictsTable, rows.conflicts))
+    add(["COMMIT"])
+    const { positions, queries } = packQueries(statements)
+    const results: Array<ReadonlyArray<unknown>> = []
+    for (const [index, query] of queries.entries()) {
+      const alone = positions.filter(([q]) => q === index).length === 1
+      // A query of one statement answers its OK packet only through the raw (prepared) call.
+      results.push(
+        alone && query !== "COMMIT"
+          ? [yield* conn.executeRaw(query, [])]
+          : yield* conn.executeUnprepared(query, [], undefined)
+      )
+    }
+    let deleted = 0
+    for (const index of deletes) {
+      const [query, result] = positions[index]!
+      deleted += affected(results[query]![result])
+    }
+    return {
+      events: rows.events.length,
+      issues: rows.issues.length,
+      peers: rows.peers.length,
+      syncRuns: rows.syncRuns.length,
+      conflicts: rows.conflicts.length,
+      deleted
+    }
   })
 
 /** Empty every data table and move the checkpoint back to the start, in one transaction. */

@@ -9,12 +9,14 @@
  * Replay one sequence: DOLT_SEED=<seed> npx vitest run test/dolt/DoltProjection.test.ts
  */
 import { Effect, Either, FastCheck as fc } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Federation } from "../../src/services/Federation.js"
 import { Issues } from "../../src/services/Issues.js"
 import { Sync } from "../../src/services/Sync.js"
 import { appliedVersion, ensureSchema, SCHEMA_VERSION } from "../../src/layers/DoltSchema.js"
+import { checkpointCacheFile } from "../../src/layers/DoltProjection.js"
 import { DoltSqlLive } from "../../src/layers/DoltSql.js"
 import {
   catchUp,
@@ -213,6 +215,36 @@ describe("the SQL projection on MariaDB", () => {
     expect(report.events).toBe(5)
     expect(report.batches).toBe(3)
     await expectProjectionEqualsState(t, server)
+  })
+
+  it("a command writes at once after the checkpoint this machine wrote, and takes the ordinary way when that is no longer where the projection stands", async (ctx) => {
+    const bed = maria.get(ctx)
+    const server = await freshServer(bed, "bd_following")
+    const t = await Effect.runPromise(openTown(path.join(maria.root(), "following"), "following", server))
+    const create = (title: string) => run(t, Effect.flatMap(Issues, (issues) => issues.create({ title, labels: ["l"] })))
+    for (let i = 0; i < 3; i++) await create(`issue ${i}`)
+    const cache = checkpointCacheFile(t.beadsDir)
+    expect(JSON.parse(fs.readFileSync(cache, "utf8"))).toMatchObject({ seq: 3, server: "mysql" })
+    await expectProjectionEqualsState(t, server)
+
+    // Someone moved the checkpoint back: the claim from seq 3 is refused, and the catch-up goes on from seq 1.
+    const c = await connect(server)
+    const [rows] = await c.query("SELECT hash FROM bd_events WHERE seq = 1")
+    await c.query("UPDATE bd_checkpoint SET last_seq = 1, last_hash = ? WHERE id = 1", [(rows as Array<{ hash: string }>)[0]!.hash])
+    await create("after the move")
+    await expectProjectionEqualsState(t, server)
+
+    // The tables went: the claim fails on the server, and the ordinary way makes them again.
+    await c.query("DROP TABLE bd_checkpoint, bd_schema_version, bd_events, bd_issues, bd_peers, bd_sync_runs, bd_conflicts")
+    await create("after the drop")
+    await expectProjectionEqualsState(t, server)
+
+    // A newer schema version: refused, as before, and nothing is written.
+    await c.query("INSERT INTO bd_schema_version (version, applied_at) VALUES (?, 'later')", [SCHEMA_VERSION + 1])
+    const before = await readTables(server)
+    await create("under a newer schema")
+    expect(await readTables(server)).toEqual(before)
+    await c.end()
   })
 
   it("a projection that no longer matches the log is emptied and rebuilt", async (ctx) => {

@@ -4,11 +4,28 @@
  * and read back verbatim (quotes, backslashes, comment markers, NUL, line
  * breaks, unicode beyond the BMP), and no statement of theirs ever runs.
  */
-import { Effect } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Chunk, Effect, Stream } from "effect"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { EventLog } from "../../src/events/EventLog.js"
+import { batchRows } from "../../src/layers/DoltRows.js"
+import { ensureSchema } from "../../src/layers/DoltSchema.js"
+import { DoltSqlLive } from "../../src/layers/DoltSql.js"
+import { literal, plainLiteral } from "../../src/layers/DoltStatements.js"
+import { ensureCheckpointRow, START, writeBatch } from "../../src/layers/DoltWriter.js"
 import { Issues } from "../../src/services/Issues.js"
-import { appendRaw, connect, expectProjectionEqualsState, freshServer, openTown, run, useMariaDb } from "./support.js"
+import {
+  appendRaw,
+  connect,
+  expectProjectionEqualsState,
+  freshServer,
+  openTown,
+  projectionOf,
+  run,
+  useMariaDb,
+  withEnv
+} from "./support.js"
 
 const maria = useMariaDb("sql-text")
 
@@ -88,6 +105,51 @@ describe("SQL-looking text in the projection", () => {
     } finally {
       await c.end()
     }
+  })
+
+  it("goes as bound parameters in a session that reads no backslash escapes, and is stored verbatim", { timeout: 120_000 }, async (ctx) => {
+    const bed = maria.get(ctx)
+    const server = await freshServer(bed, "bd_nobackslash")
+    const town = await Effect.runPromise(openTown(path.join(maria.root(), "nobackslash"), "nobackslash", undefined))
+    await run(town, appendRaw(town, NASTY.map((text, n) => ({
+      type: "IssueImported",
+      data: { id: `raw-${n}-${text}`, fields: { id: `raw-${n}-${text}`, title: text, notes: text, labels: [text] } }
+    }))))
+    const { target } = await Effect.runPromise(projectionOf(withEnv(town, { BD_DOLT_URL: server.url, BD_DOLT_PASSWORD: server.password })))
+    const { events, loaded } = await run(town, Effect.flatMap(EventLog, (log) =>
+      Effect.all({ events: Stream.runCollect(log.read()), loaded: log.load(["issues", "peers"]) })))
+    const all = Chunk.toReadonlyArray(events)
+    const mode = await Effect.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* ensureSchema(target.url)
+      yield* ensureCheckpointRow(town.townId)
+      // One connection in the pool: the batch runs in the session changed here.
+      yield* sql.unsafe("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')").unprepared
+      const rows = yield* sql.unsafe<{ mode: string }>("SELECT @@SESSION.sql_mode AS mode").unprepared
+      yield* writeBatch({
+        url: target.url,
+        town: town.townId,
+        rows: batchRows(all, loaded.state.issues, loaded.state.peers),
+        from: START,
+        to: { seq: loaded.head.seq, hash: loaded.head.hash }
+      })
+      return rows[0]!.mode
+    }).pipe(Effect.provide(DoltSqlLive({ ...target, poolSize: 1 }))))
+    expect(mode).toContain("NO_BACKSLASH_ESCAPES")
+    await expectProjectionEqualsState(town, server)
+  })
+
+  it("literals escape what the server reads as an escape or an end, and plain literals are only plain text", () => {
+    expect(literal("it's a \\ path\n")).toBe("'it\\'s a \\\\ path\\n'")
+    expect(literal("nul \u0000, cr \r, lf \n, ctrl-z \u001a")).toBe("'nul \\0, cr \\r, lf \\n, ctrl-z \\Z'")
+    expect(literal("\" and ` stay")).toBe("'\" and ` stay'")
+    expect(literal(null)).toBe("NULL")
+    expect(literal(true)).toBe("TRUE")
+    expect(literal(-12)).toBe("-12")
+    expect(() => literal(Number.NaN)).toThrow()
+    expect(plainLiteral("0123abcdef")).toBe("'0123abcdef'")
+    expect(plainLiteral(42)).toBe("42")
+    for (const text of ["it's", "back\\slash", "line\nbreak", "ünï"]) expect(plainLiteral(text)).toBeUndefined()
   })
 
   it("keeps issue ids that differ only in case or trailing spaces apart", async (ctx) => {
