@@ -239,6 +239,24 @@ const decideReopen = (current: Fields, c: ReopenIssue): IssueDecision => {
 }
 
 /**
+ * A new record as imported: null members dropped, `source_system` the
+ * importing town unless the record names one. Keys are in code-unit order,
+ * the order the log writes them in, so sealing a large import has nothing
+ * to reorder.
+ */
+const newImportFields = (raw: Fields, town: string): Record<string, unknown> => {
+  const keys = Object.keys(raw)
+  if (!Object.hasOwn(raw, "source_system")) keys.push("source_system")
+  keys.sort()
+  const fields: Record<string, unknown> = {}
+  for (const key of keys) {
+    const value = key === "source_system" ? raw[key] ?? town : raw[key]
+    if (value !== null && value !== undefined) setMember(fields, key, value)
+  }
+  return fields
+}
+
+/**
  * A new id imports the whole record; a known id imports only what differs,
  * and only from a record whose updated_at is strictly later, so importing
  * the same file twice decides nothing the second time. A JSON null member is
@@ -250,20 +268,22 @@ const decideImport = (state: IssuesState, c: ImportIssues): IssueDecision => {
   for (const raw of c.records) {
     const id = raw["id"]
     if (typeof id !== "string" || id.trim() === "") return invalid("id", id, "a non-empty string id on every record")
-    const record = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== null && value !== undefined))
     const current = decided.get(id) ?? Option.getOrUndefined(Option.map(getIssue(state, id), (issue) => issue.fields))
     if (current === undefined) {
-      const fields = { ...record, source_system: record["source_system"] ?? c.town }
-      events.push(event(IssueEventType.imported, { id, fields }, c))
+      const fields = newImportFields(raw, c.town)
+      events.push(event(IssueEventType.imported, { fields, id }, c))
       decided.set(id, fields)
-    } else if (isLaterTimestamp(record["updated_at"], current["updated_at"])) {
+      continue
+    }
+    const record = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== null && value !== undefined))
+    if (isLaterTimestamp(record["updated_at"], current["updated_at"])) {
       // A record without source_system keeps the one stamped at its first import.
       const removed = Object.keys(current).filter((field) => !(field in record) && field !== "source_system")
       const target = { ...record, ...Object.fromEntries(removed.map((field) => [field, null])) }
       const fields = diff(current, target)
       delete fields["id"]
       if (Object.keys(fields).length > 0) {
-        events.push(event(IssueEventType.imported, { id, fields }, c))
+        events.push(event(IssueEventType.imported, { fields, id }, c))
         const kept = record["source_system"] === undefined ? { source_system: current["source_system"] } : {}
         decided.set(id, { ...record, ...kept })
       }

@@ -148,9 +148,8 @@ const sealGroup = (
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
   const lines: Array<string> = []
-  const seal = (origin: ForeignEvent) => {
-    seq++
-    const unsealed = { ...origin, seq, prev, ...(seq - head.seq === total ? { commit: true } : {}) }
+  const push = (placed: Omit<Envelope, "hash">) => {
+    const unsealed = seq - head.seq === total ? { ...placed, commit: true } : placed
     const { hash, line } = sealLine(unsealed)
     const envelope = { ...unsealed, hash } as Envelope
     envelopes.push(envelope)
@@ -158,19 +157,26 @@ const sealGroup = (
     clock = evolveClock(clock, envelope)
     prev = hash
   }
-  for (const event of foreign) seal(event)
+  for (const origin of foreign) {
+    seq++
+    push({ ...origin, seq, prev })
+  }
   for (const event of events) {
     const stamp = nextStamp(clock, town)
-    seal({
+    seq++
+    // Members in code-unit order, as canonical JSON writes them, so sealing has nothing to reorder.
+    push({
+      actor: event.actor,
+      at: event.at,
+      data: event.data,
       id: eventId(town, stamp.townSeq),
+      lamport: stamp.lamport,
+      prev,
+      seen: stamp.seen,
+      seq,
       town,
       townSeq: stamp.townSeq,
-      lamport: stamp.lamport,
-      seen: stamp.seen,
-      type: event.type,
-      at: event.at,
-      actor: event.actor,
-      data: event.data
+      type: event.type
     })
   }
   return { envelopes, lines }
