@@ -34,6 +34,7 @@ import {
   writeSnapshot
 } from "./LogFiles.js"
 import type { Projection } from "../events/Projection.js"
+import type { Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
 
@@ -69,13 +70,14 @@ const toError = (dir: string) => (error: unknown): IntegrityError | StorageError
     ? error
     : new StorageError({ path: dir, reason: error instanceof Error ? error.message : String(error) })
 
-/** Fold a group into the loaded slices, honouring each slice's snapshot point. */
+/** Fold a group into the loaded slices. Slices are independent, so each folds the whole group in turn. */
 const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
-  for (const event of group) {
-    for (const name of names) {
-      const slice = TownSlices[name] as { evolve: (s: unknown, e: Envelope) => unknown }
-      ;(state as Record<string, unknown>)[name] = slice.evolve(state[name], event)
-    }
+  for (const name of names) {
+    const slice = TownSlices[name] as Slice<unknown>
+    let sliceState = state[name] as unknown
+    if (slice.evolveAll !== undefined) sliceState = slice.evolveAll(sliceState, group)
+    else for (const event of group) sliceState = slice.evolve(sliceState, event)
+    ;(state as Record<string, unknown>)[name] = sliceState
   }
 }
 
