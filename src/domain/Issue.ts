@@ -18,6 +18,7 @@ import {
   MAX_TITLE_LENGTH,
   normalizeLabels,
   setMember,
+  sortTexts,
   STATUSES
 } from "./IssueFields.js"
 import { getIssue, IssueEventType, type IssuesState } from "./IssueState.js"
@@ -240,15 +241,15 @@ const decideReopen = (current: Fields, c: ReopenIssue): IssueDecision => {
 
 /**
  * A new record as imported: null members dropped, `source_system` the
- * importing town unless the record names one. Keys are in code-unit order,
- * the order the log writes them in, so sealing a large import has nothing
- * to reorder.
+ * importing town unless the record names one. `id` comes first and the
+ * rest in code-unit order, as folding the log lays an issue out, so the
+ * state can keep this very object.
  */
 const newImportFields = (raw: Fields, town: string): Record<string, unknown> => {
-  const keys = Object.keys(raw)
+  const keys = Object.keys(raw).filter((key) => key !== "id")
   if (!Object.hasOwn(raw, "source_system")) keys.push("source_system")
-  keys.sort()
-  const fields: Record<string, unknown> = {}
+  sortTexts(keys)
+  const fields: Record<string, unknown> = { id: raw["id"] }
   for (const key of keys) {
     const value = key === "source_system" ? raw[key] ?? town : raw[key]
     if (value !== null && value !== undefined) setMember(fields, key, value)

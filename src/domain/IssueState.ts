@@ -18,7 +18,7 @@
 import { HashMap, HashSet, Option } from "effect"
 import type { Envelope, VersionVector } from "../events/Envelope.js"
 import type { Slice } from "../events/Slice.js"
-import { compareText, isJsonObject, setMember } from "./IssueFields.js"
+import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
   readonly lamport: number
@@ -205,15 +205,27 @@ const applyValues = (
 /**
  * The first values of an issue: what `applyValues` does when there is no
  * record yet (every value wins, no heads), without comparing anything.
+ * Values that already are the fields as `applyValues` would lay them out
+ * (`id` first, nothing null) are kept as they are, not copied.
  */
 const created = (state: IssuesState, id: string, values: Readonly<Record<string, unknown>>, stamp: Stamp): IssuesState => {
-  const fields: Record<string, unknown> = { id }
+  const keys = Object.keys(values)
+  let laidOut = keys[0] === "id" && values["id"] === id
   const stamps: Record<string, Stamp> = {}
-  for (const key of Object.keys(values)) {
+  for (const key of keys) {
     const value = values[key]
+    if (value === undefined || value === null) laidOut = false
     if (key === "id" || value === undefined) continue
     setMember(stamps as Record<string, unknown>, key, stamp)
-    if (value !== null) setMember(fields, key, value)
+  }
+  let fields = values
+  if (!laidOut) {
+    const copy: Record<string, unknown> = { id }
+    for (const key of keys) {
+      const value = values[key]
+      if (key !== "id" && value !== undefined && value !== null) setMember(copy, key, value)
+    }
+    fields = copy
   }
   return { issues: HashMap.set(state.issues, id, { fields, stamps }), conflicts: state.conflicts }
 }
@@ -377,7 +389,7 @@ const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<En
   const fields = Object.keys(stamps)
   const only = fields.length > 0 ? stamps[fields[0]!]!.event : undefined
   if (fields.every((field) => stamps[field]!.event === only)) {
-    return fields.length === 0 ? [] : [{ ...stamps[fields[0]!]!, fields: fields.sort(compareText) }]
+    return fields.length === 0 ? [] : [{ ...stamps[fields[0]!]!, fields: sortTexts(fields) }]
   }
   const groups = new Map<string, { stamp: Stamp; fields: Array<string> }>()
   for (const [field, stamp] of Object.entries(stamps)) {
@@ -387,7 +399,7 @@ const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<En
   }
   return Array.from(groups.values())
     .sort((a, b) => compareStamps(a.stamp, b.stamp))
-    .map(({ fields, stamp }) => ({ ...stamp, fields: fields.sort(compareText) }))
+    .map(({ fields, stamp }) => ({ ...stamp, fields: sortTexts(fields) }))
 }
 
 const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {

@@ -135,27 +135,35 @@ const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
   return { state, end, snapshotSeq: snapshot?.meta.seq ?? 0 }
 }
 
-/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
+/** Lines are turned into bytes this many at a time, so a large group's text does not stay on the JavaScript heap. */
+const LINES_PER_CHUNK = 256
+
+/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order; `bytes` are its lines. */
 const sealGroup = (
   town: string,
   head: LogHead,
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
   events: ReadonlyArray<NewEvent>
-): { readonly envelopes: ReadonlyArray<Envelope>; readonly lines: ReadonlyArray<string> } => {
+): { readonly envelopes: ReadonlyArray<Envelope>; readonly bytes: Buffer } => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
   let prev = head.hash
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
-  const lines: Array<string> = []
+  const chunks: Array<Buffer> = []
+  let lines = ""
   const push = (placed: Omit<Envelope, "hash">) => {
     const unsealed = seq - head.seq === total ? { ...placed, commit: true } : placed
     const { hash, line } = sealLine(unsealed)
     const envelope = { ...unsealed, hash } as Envelope
     envelopes.push(envelope)
-    lines.push(line)
+    lines += `${line}\n`
+    if (envelopes.length % LINES_PER_CHUNK === 0 || envelopes.length === total) {
+      chunks.push(Buffer.from(lines, "utf8"))
+      lines = ""
+    }
     clock = evolveClock(clock, envelope)
     prev = hash
   }
@@ -181,7 +189,7 @@ const sealGroup = (
       type: event.type
     })
   }
-  return { envelopes, lines }
+  return { envelopes, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }
 }
 
 const make = (options: FileEventLogOptions): EventLogService => {
@@ -299,8 +307,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
       return spec.compute((loaded.state as Record<string, unknown>)[spec.slice] as never) as TownViewValues[V]
     })
 
-  const appendGroup = (end: ScanEnd, lines: ReadonlyArray<string>): Position => {
-    const bytes = Buffer.from(`${lines.join("\n")}\n`, "utf8")
+  const appendGroup = (end: ScanEnd, bytes: Buffer): Position => {
     const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + bytes.length <= SEGMENT_MAX_BYTES
     const segment = listSegments(dir).length === 0 ? end.lastSegment : fits ? end.lastSegment : end.lastSegment + 1
     const file = segmentPath(dir, segment)
@@ -359,7 +366,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
               const due = snapshotDue(loaded.snapshotSeq, head.seq + sealed.envelopes.length)
               const rest = due ? otherSlices(loaded.state) : undefined
-              const position = appendGroup(end, sealed.lines)
+              const position = appendGroup(end, sealed.bytes)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
