@@ -406,7 +406,7 @@ const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
   const stamps: Record<string, Stamp> = {}
   for (const { fields, ...stamp } of encoded.stamps) {
     // One object per event, shared by its fields, as after a fold.
-    for (const field of fields) stamps[field] = stamp
+    for (const field of fields) setMember(stamps as Record<string, unknown>, field, stamp)
   }
   const heads = encoded.heads === undefined
     ? undefined
@@ -422,6 +422,49 @@ export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> =>
       ? { fields: record.fields, stamps: encodeStamps(record.stamps) }
       : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
   )
+
+/**
+ * The canonical texts of the fields of issues created by these events,
+ * cut from the text of each event's data (`{"fields":…,"id":…}`), keyed by
+ * the fields object the event carried.
+ */
+const createdFieldsTexts = (
+  events: ReadonlyArray<Envelope>,
+  dataText: (event: Envelope) => string | undefined
+): Map<unknown, string> => {
+  const texts = new Map<unknown, string>()
+  for (const event of events) {
+    if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) continue
+    const data = event.data
+    const text = dataText(event)
+    if (text === undefined || !isJsonObject(data) || !isJsonObject(data["fields"]) || typeof data["id"] !== "string") continue
+    if (Object.keys(data).length !== 2) continue
+    const tail = `,"id":${JSON.stringify(data["id"])}}`
+    texts.set(data["fields"], text.slice("{\"fields\":".length, text.length - tail.length))
+  }
+  return texts
+}
+
+/**
+ * `JSON.stringify(encodeIssues(state))` as a value, written issue by issue:
+ * an issue whose fields are still the very object an event just sealed
+ * carried takes that event's text of them instead of serialising them again.
+ */
+export const encodeIssuesText = (
+  state: IssuesState,
+  sealed: ReadonlyArray<Envelope>,
+  dataText: (event: Envelope) => string | undefined
+): string => {
+  const known = createdFieldsTexts(sealed, dataText)
+  const items = allIssues(state).map((record) => {
+    const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
+    const rest = JSON.stringify(
+      record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
+    )
+    return `{"fields":${fields},${rest.slice(1)}`
+  })
+  return `[${items.join(",")}]`
+}
 
 export const decodeIssues = (json: unknown): IssuesState => {
   const records = (json as ReadonlyArray<EncodedIssue>).map(decodeIssue)
@@ -444,5 +487,6 @@ export const IssuesSlice: Slice<IssuesState> = {
   evolve,
   evolveAll,
   encode: encodeIssues,
-  decode: decodeIssues
+  decode: decodeIssues,
+  encodeText: encodeIssuesText
 }

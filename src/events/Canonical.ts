@@ -16,6 +16,21 @@ export const canonicalJson = (value: unknown): string => {
   return ordered === UNORDERABLE ? canonicalJsonSlow(value) : JSON.stringify(ordered)
 }
 
+/**
+ * The canonical JSON of an object whose members are already serialised:
+ * keys distinct and given in code-unit order, each text the canonical JSON
+ * of its value, undefined for a member to drop. Lets a caller that needs a
+ * member's text too (the log, for an event's data) serialise it once.
+ */
+export const canonicalObject = (members: ReadonlyArray<readonly [string, string | undefined]>): string => {
+  let out = "{"
+  for (const [key, text] of members) {
+    if (text === undefined) continue
+    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${text}`
+  }
+  return `${out}}`
+}
+
 /** The definition, member by member. */
 const canonicalJsonSlow = (value: unknown): string => {
   if (value === null || typeof value !== "object") {

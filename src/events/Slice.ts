@@ -16,4 +16,10 @@ export interface Slice<S> {
   /** A JSON value for the snapshot file, and back. */
   readonly encode: (state: S) => unknown
   readonly decode: (json: unknown) => S
+  /**
+   * The snapshot file's text: the same JSON value as `encode`, which may
+   * reuse the canonical text of the data of events just sealed (`dataText`,
+   * undefined when not known) instead of serialising it again.
+   */
+  readonly encodeText?: (state: S, sealed: ReadonlyArray<Envelope>, dataText: (event: Envelope) => string | undefined) => string
 }

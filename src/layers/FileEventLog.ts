@@ -9,8 +9,8 @@ import * as path from "node:path"
 import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
 import { type SliceName, SliceNames, type TownState, TownSlices, type TownViewValues, type ViewName, TownViews } from "../domain/Town.js"
-import { canonicalJson } from "../events/Canonical.js"
-import { sealLine } from "../events/Chain.js"
+import { canonicalJson, canonicalObject } from "../events/Canonical.js"
+import { sealBody, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
 import {
   type Committed,
@@ -138,26 +138,35 @@ const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
 /** Lines are turned into bytes this many at a time, so a large group's text does not stay on the JavaScript heap. */
 const LINES_PER_CHUNK = 256
 
-/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order; `bytes` are its lines. */
+/** The canonical text of a member, undefined (dropped) when the value is. */
+const memberText = (value: unknown): string | undefined => (value === undefined ? undefined : canonicalJson(value))
+
+interface SealedGroup {
+  readonly envelopes: ReadonlyArray<Envelope>
+  /** The group's lines. */
+  readonly bytes: Buffer
+  /** The canonical text of each own event's data, as serialised into its line. */
+  readonly dataTexts: ReadonlyMap<Envelope, string>
+}
+
+/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
 const sealGroup = (
   town: string,
   head: LogHead,
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
   events: ReadonlyArray<NewEvent>
-): { readonly envelopes: ReadonlyArray<Envelope>; readonly bytes: Buffer } => {
+): SealedGroup => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
   let prev = head.hash
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
+  const dataTexts = new Map<Envelope, string>()
   const chunks: Array<Buffer> = []
   let lines = ""
-  const push = (placed: Omit<Envelope, "hash">) => {
-    const unsealed = seq - head.seq === total ? { ...placed, commit: true } : placed
-    const { hash, line } = sealLine(unsealed)
-    const envelope = { ...unsealed, hash } as Envelope
+  const push = (envelope: Envelope, line: string) => {
     envelopes.push(envelope)
     lines += `${line}\n`
     if (envelopes.length % LINES_PER_CHUNK === 0 || envelopes.length === total) {
@@ -165,31 +174,55 @@ const sealGroup = (
       lines = ""
     }
     clock = evolveClock(clock, envelope)
-    prev = hash
+    prev = envelope.hash
   }
+  const commit = () => (seq - head.seq === total ? { commit: true } : {})
   for (const origin of foreign) {
     seq++
-    push({ ...origin, seq, prev })
+    const unsealed = { ...origin, seq, prev, ...commit() }
+    const { hash, line } = sealLine(unsealed)
+    push({ ...unsealed, hash }, line)
   }
   for (const event of events) {
     const stamp = nextStamp(clock, town)
     seq++
-    // Members in code-unit order, as canonical JSON writes them, so sealing has nothing to reorder.
-    push({
-      actor: event.actor,
-      at: event.at,
-      data: event.data,
-      id: eventId(town, stamp.townSeq),
-      lamport: stamp.lamport,
-      prev,
-      seen: stamp.seen,
-      seq,
+    const id = eventId(town, stamp.townSeq)
+    const last = seq - head.seq === total
+    const dataText = memberText(event.data)
+    // The envelope's members in code-unit order, its data serialised once for the line and the snapshot.
+    const { hash, line } = sealBody(prev, canonicalObject([
+      ["actor", memberText(event.actor)],
+      ["at", memberText(event.at)],
+      ["commit", last ? "true" : undefined],
+      ["data", dataText],
+      ["id", memberText(id)],
+      ["lamport", memberText(stamp.lamport)],
+      ["prev", memberText(prev)],
+      ["seen", memberText(stamp.seen)],
+      ["seq", memberText(seq)],
+      ["town", memberText(town)],
+      ["townSeq", memberText(stamp.townSeq)],
+      ["type", memberText(event.type)]
+    ]))
+    const envelope = {
+      id,
       town,
       townSeq: stamp.townSeq,
-      type: event.type
-    })
+      lamport: stamp.lamport,
+      seen: stamp.seen,
+      type: event.type,
+      at: event.at,
+      actor: event.actor,
+      data: event.data,
+      seq,
+      prev,
+      ...(last ? { commit: true } : {}),
+      hash
+    } as Envelope
+    if (dataText !== undefined) dataTexts.set(envelope, dataText)
+    push(envelope, line)
   }
-  return { envelopes, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }
+  return { envelopes, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), dataTexts }
 }
 
 const make = (options: FileEventLogOptions): EventLogService => {
@@ -234,15 +267,20 @@ const make = (options: FileEventLogOptions): EventLogService => {
     position: Position,
     loadedState: SliceStates,
     rest: SliceStates,
-    group: ReadonlyArray<Envelope>
+    sealed: SealedGroup
   ): void => {
+    const group = sealed.envelopes
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
     const all: SliceStates = { ...rest, ...loadedState }
     const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames }
+    const dataText = (event: Envelope) => sealed.dataTexts.get(event)
     writeSnapshot(
       dir,
       meta,
-      SliceNames.map((name) => [name, (TownSlices[name] as { encode: (s: unknown) => unknown }).encode(all[name])])
+      SliceNames.map((name) => {
+        const slice = TownSlices[name] as Slice<unknown>
+        return [name, slice.encodeText?.(all[name], group, dataText) ?? JSON.stringify(slice.encode(all[name]))]
+      })
     )
   }
 
@@ -372,7 +410,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
               try {
-                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed.envelopes)
+                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed)
               } catch (error) {
                 // The events are durable; a snapshot can be taken next time.
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)

@@ -153,13 +153,13 @@ export const fsyncDir = (dir: string): void => {
 }
 
 /**
- * Write a snapshot: every file into a fresh directory, fsynced, then CURRENT
+ * Write a snapshot: every slice's JSON text into a fresh directory, fsynced, then CURRENT
  * swapped by rename. A crash at any point leaves the previous snapshot in force.
  */
 export const writeSnapshot = (
   dir: string,
   meta: SnapshotMeta,
-  slices: ReadonlyArray<readonly [string, unknown]>
+  slices: ReadonlyArray<readonly [string, string]>
 ): void => {
   const root = snapshotsDir(dir)
   fs.mkdirSync(root, { recursive: true })
@@ -167,7 +167,7 @@ export const writeSnapshot = (
   const at = path.join(root, name)
   fs.rmSync(at, { recursive: true, force: true })
   fs.mkdirSync(at)
-  for (const [slice, json] of slices) writeFileDurably(path.join(at, `${slice}.json`), JSON.stringify(json))
+  for (const [slice, text] of slices) writeFileDurably(path.join(at, `${slice}.json`), text)
   writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
   fsyncDir(at)
   const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { canonicalJson } from "../../src/events/Canonical.js"
+import { canonicalJson, canonicalObject } from "../../src/events/Canonical.js"
 
 /** The definition, written out member by member: what every fast path must reproduce byte for byte. */
 const reference = (value: unknown): string => {
@@ -48,6 +48,12 @@ describe("canonicalJson", () => {
     }
     expect(canonicalJson(value)).toBe(reference(value))
   }, { fastCheck: { numRuns: 2000 } })
+
+  it.prop("an object from its members' texts, keys in order, is the canonical JSON of the object", [fc.dictionary(key, jsonish.value)], ([record]) => {
+    const keys = Object.keys(record).sort()
+    const members = keys.map((name) => [name, record[name] === undefined ? undefined : canonicalJson(record[name])] as const)
+    expect(canonicalObject(members)).toBe(reference(record))
+  }, { fastCheck: { numRuns: 500 } })
 
   it("sorts keys by code unit, integer-like keys included, and drops undefined members", () => {
     expect(canonicalJson({ b: 1, a: [undefined, { d: undefined, c: "x" }], 10: true, 9: false })).toBe(
