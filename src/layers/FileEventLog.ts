@@ -145,7 +145,7 @@ interface SealedGroup {
   readonly envelopes: ReadonlyArray<Envelope>
   /** The group's lines. */
   readonly bytes: Buffer
-  /** The canonical text of each own event's data, as serialised into its line. */
+  /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
   readonly dataTexts: ReadonlyMap<Envelope, string>
 }
 
@@ -155,7 +155,8 @@ const sealGroup = (
   head: LogHead,
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
-  events: ReadonlyArray<NewEvent>
+  events: ReadonlyArray<NewEvent>,
+  keepDataTexts: boolean
 ): SealedGroup => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
@@ -219,7 +220,7 @@ const sealGroup = (
       ...(last ? { commit: true } : {}),
       hash
     } as Envelope
-    if (dataText !== undefined) dataTexts.set(envelope, dataText)
+    if (keepDataTexts && dataText !== undefined) dataTexts.set(envelope, dataText)
     push(envelope, line)
   }
   return { envelopes, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), dataTexts }
@@ -398,11 +399,12 @@ const make = (options: FileEventLogOptions): EventLogService => {
           if (events.length === 0 && foreign.length === 0) {
             return { result, appended: [], head, state }
           }
-          const sealed = sealGroup(options.town, head, state.clock, foreign, events)
+          // The texts of the events' data are kept only for a snapshot that will reuse them.
+          const due = snapshotDue(loaded.snapshotSeq, head.seq + foreign.length + events.length)
+          const sealed = sealGroup(options.town, head, state.clock, foreign, events, due)
           const after = yield* Effect.try({
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
-              const due = snapshotDue(loaded.snapshotSeq, head.seq + sealed.envelopes.length)
               const rest = due ? otherSlices(loaded.state) : undefined
               const position = appendGroup(end, sealed.bytes)
               const next: SliceStates = { ...loaded.state }
