@@ -445,6 +445,9 @@ const createdFieldsTexts = (
   return texts
 }
 
+/** Issues per piece of the snapshot text: pieces of a few hundred kilobytes, not one string of the whole slice. */
+const ISSUES_PER_PIECE = 512
+
 /**
  * `JSON.stringify(encodeIssues(state))` as a value, written issue by issue:
  * an issue whose fields are still the very object an event just sealed
@@ -454,16 +457,24 @@ export const encodeIssuesText = (
   state: IssuesState,
   sealed: ReadonlyArray<Envelope>,
   dataText: (event: Envelope) => string | undefined
-): string => {
+): ReadonlyArray<string> => {
   const known = createdFieldsTexts(sealed, dataText)
-  const items = allIssues(state).map((record) => {
+  const records = allIssues(state)
+  const pieces: Array<string> = []
+  let piece = "["
+  records.forEach((record, i) => {
     const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
     const rest = JSON.stringify(
       record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
     )
-    return `{"fields":${fields},${rest.slice(1)}`
+    piece += `${i === 0 ? "" : ","}{"fields":${fields},${rest.slice(1)}`
+    if ((i + 1) % ISSUES_PER_PIECE === 0) {
+      pieces.push(piece)
+      piece = ""
+    }
   })
-  return `[${items.join(",")}]`
+  pieces.push(`${piece}]`)
+  return pieces
 }
 
 export const decodeIssues = (json: unknown): IssuesState => {

@@ -17,9 +17,14 @@ export interface Slice<S> {
   readonly encode: (state: S) => unknown
   readonly decode: (json: unknown) => S
   /**
-   * The snapshot file's text: the same JSON value as `encode`, which may
-   * reuse the canonical text of the data of events just sealed (`dataText`,
-   * undefined when not known) instead of serialising it again.
+   * The snapshot file's text, in pieces to write one after another: the
+   * same JSON value as `encode`, which may reuse the canonical text of the
+   * data of events just sealed (`dataText`, undefined when not known)
+   * instead of serialising it again.
    */
-  readonly encodeText?: (state: S, sealed: ReadonlyArray<Envelope>, dataText: (event: Envelope) => string | undefined) => string
+  readonly encodeText?: (
+    state: S,
+    sealed: ReadonlyArray<Envelope>,
+    dataText: (event: Envelope) => string | undefined
+  ) => ReadonlyArray<string>
 }

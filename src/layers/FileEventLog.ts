@@ -143,8 +143,8 @@ const memberText = (value: unknown): string | undefined => (value === undefined 
 
 interface SealedGroup {
   readonly envelopes: ReadonlyArray<Envelope>
-  /** The group's lines. */
-  readonly bytes: Buffer
+  /** The group's lines, in chunks. */
+  readonly chunks: ReadonlyArray<Buffer>
   /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
   readonly dataTexts: ReadonlyMap<Envelope, string>
 }
@@ -223,7 +223,7 @@ const sealGroup = (
     if (keepDataTexts && dataText !== undefined) dataTexts.set(envelope, dataText)
     push(envelope, line)
   }
-  return { envelopes, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), dataTexts }
+  return { envelopes, chunks, dataTexts }
 }
 
 const make = (options: FileEventLogOptions): EventLogService => {
@@ -346,14 +346,15 @@ const make = (options: FileEventLogOptions): EventLogService => {
       return spec.compute((loaded.state as Record<string, unknown>)[spec.slice] as never) as TownViewValues[V]
     })
 
-  const appendGroup = (end: ScanEnd, bytes: Buffer): Position => {
-    const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + bytes.length <= SEGMENT_MAX_BYTES
+  const appendGroup = (end: ScanEnd, chunks: ReadonlyArray<Buffer>): Position => {
+    const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+    const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + length <= SEGMENT_MAX_BYTES
     const segment = listSegments(dir).length === 0 ? end.lastSegment : fits ? end.lastSegment : end.lastSegment + 1
     const file = segmentPath(dir, segment)
     const isNew = !fs.existsSync(file)
-    appendDurably(file, bytes)
+    appendDurably(file, chunks)
     if (isNew) fsyncDir(dir)
-    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + bytes.length }
+    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + length }
   }
 
   const transact: EventLogService["transact"] = <K extends SliceName, A, E>(
@@ -406,7 +407,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
               const rest = due ? otherSlices(loaded.state) : undefined
-              const position = appendGroup(end, sealed.bytes)
+              const position = appendGroup(end, sealed.chunks)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
