@@ -167,11 +167,17 @@ const sealGroup = (
   const dataTexts = new Map<Envelope, string>()
   const chunks: Array<Buffer> = []
   let lines = ""
-  const push = (envelope: Envelope, line: string) => {
+  // Where each kept data text sits in `lines`: once the chunk is one flat string, the texts are
+  // taken as slices of it, so the heap holds a few large strings instead of one per event.
+  let kept: Array<readonly [Envelope, number, number]> = []
+  const push = (envelope: Envelope, line: string, data?: { readonly start: number; readonly length: number }) => {
     envelopes.push(envelope)
+    if (data !== undefined) kept.push([envelope, lines.length + data.start, data.length])
     lines += `${line}\n`
     if (envelopes.length % LINES_PER_CHUNK === 0 || envelopes.length === total) {
       chunks.push(Buffer.from(lines, "utf8"))
+      for (const [event, start, length] of kept) dataTexts.set(event, lines.slice(start, start + length))
+      kept = []
       lines = ""
     }
     clock = evolveClock(clock, envelope)
@@ -191,7 +197,7 @@ const sealGroup = (
     const last = seq - head.seq === total
     const dataText = memberText(event.data)
     // The envelope's members in code-unit order, its data serialised once for the line and the snapshot.
-    const { hash, line } = sealBody(prev, canonicalObject([
+    const members: ReadonlyArray<readonly [string, string | undefined]> = [
       ["actor", memberText(event.actor)],
       ["at", memberText(event.at)],
       ["commit", last ? "true" : undefined],
@@ -204,7 +210,12 @@ const sealGroup = (
       ["town", memberText(town)],
       ["townSeq", memberText(stamp.townSeq)],
       ["type", memberText(event.type)]
-    ]))
+    ]
+    const body = canonicalObject(members)
+    // The body up to the data's text is the object of the members before it, opened up.
+    const before = canonicalObject(members.slice(0, 3))
+    const dataStart = (before === "{}" ? 1 : before.length) + "\"data\":".length
+    const { hash, line } = sealBody(prev, body)
     const envelope = {
       id,
       town,
@@ -220,8 +231,7 @@ const sealGroup = (
       ...(last ? { commit: true } : {}),
       hash
     } as Envelope
-    if (keepDataTexts && dataText !== undefined) dataTexts.set(envelope, dataText)
-    push(envelope, line)
+    push(envelope, line, keepDataTexts && dataText !== undefined ? { start: dataStart, length: dataText.length } : undefined)
   }
   return { envelopes, chunks, dataTexts }
 }
