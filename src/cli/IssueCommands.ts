@@ -4,6 +4,7 @@ import { Effect, Either, Option } from "effect"
 import { InvalidArgument } from "../domain/Errors.js"
 import type { EditableFields } from "../domain/Issue.js"
 import type { Head } from "../domain/IssueState.js"
+import { inExportOrder } from "../domain/IssueJsonl.js"
 import { type IssueFields, Issues } from "../services/Issues.js"
 import { emit, table } from "./Output.js"
 import { inTown } from "./Runtime.js"
@@ -86,7 +87,7 @@ export const createCommand = Command.make(
         assignee: get(args.assignee),
         labels: splitList(get(args.labels))
       })
-      yield* emit(() => issue, () => `Created ${str(issue, "id")}: ${str(issue, "title")}`)
+      yield* emit(() => inExportOrder(issue), () => `Created ${str(issue, "id")}: ${str(issue, "title")}`)
     }))
 ).pipe(Command.withDescription("Create a work item and print its id"))
 
@@ -129,7 +130,7 @@ export const updateCommand = Command.make(
         addLabels: args.addLabel,
         removeLabels: args.removeLabel
       })
-      yield* emit(() => [issue], () => (changed ? `Updated ${args.id}` : `No change to ${args.id}`))
+      yield* emit(() => [inExportOrder(issue)], () => (changed ? `Updated ${args.id}` : `No change to ${args.id}`))
     }))
 ).pipe(Command.withDescription("Change fields of a work item"))
 
@@ -139,14 +140,14 @@ export const closeCommand = Command.make(
   ({ id, reason }) =>
     inTown("bd close", Effect.gen(function*() {
       const { changed, issue } = yield* (yield* Issues).close(id, get(reason))
-      yield* emit(() => [issue], () => (changed ? `Closed ${id}` : `${id} was already closed`))
+      yield* emit(() => [inExportOrder(issue)], () => (changed ? `Closed ${id}` : `${id} was already closed`))
     }))
 ).pipe(Command.withDescription("Close a work item"))
 
 export const reopenCommand = Command.make("reopen", { id: Args.text({ name: "id" }) }, ({ id }) =>
   inTown("bd reopen", Effect.gen(function*() {
     const { changed, issue } = yield* (yield* Issues).reopen(id)
-    yield* emit(() => [issue], () => (changed ? `Reopened ${id}` : `${id} is not closed`))
+    yield* emit(() => [inExportOrder(issue)], () => (changed ? `Reopened ${id}` : `${id} is not closed`))
   }))).pipe(Command.withDescription("Reopen a closed work item"))
 
 export const showCommand = Command.make("show", { id: Args.text({ name: "id" }) }, ({ id }) =>
@@ -154,7 +155,7 @@ export const showCommand = Command.make("show", { id: Args.text({ name: "id" }) 
     const record = yield* (yield* Issues).show(id)
     const conflicts = conflictsOf(record.heads)
     yield* emit(
-      () => [conflicts.length === 0 ? record.fields : { ...record.fields, conflicts }],
+      () => [conflicts.length === 0 ? inExportOrder(record.fields) : { ...inExportOrder(record.fields), conflicts }],
       () => [
         ...showLines(record.fields),
         ...conflicts.flatMap((c) => [
@@ -188,7 +189,7 @@ export const listCommand = Command.make(
       })
       const shown = args.limit === 0 ? issues : issues.slice(0, args.limit)
       yield* emit(
-        () => shown,
+        () => shown.map(inExportOrder),
         () =>
           shown.length === 0
             ? "No work items."

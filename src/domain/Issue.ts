@@ -18,6 +18,7 @@ import {
   MAX_TITLE_LENGTH,
   normalizeLabels,
   setMember,
+  sortTexts,
   STATUSES
 } from "./IssueFields.js"
 import { getIssue, IssueEventType, type IssuesState } from "./IssueState.js"
@@ -239,6 +240,24 @@ const decideReopen = (current: Fields, c: ReopenIssue): IssueDecision => {
 }
 
 /**
+ * A new record as imported: null members dropped, `source_system` the
+ * importing town unless the record names one. `id` comes first and the
+ * rest in code-unit order, as folding the log lays an issue out, so the
+ * state can keep this very object.
+ */
+const newImportFields = (raw: Fields, town: string): Record<string, unknown> => {
+  const keys = Object.keys(raw).filter((key) => key !== "id")
+  if (!Object.hasOwn(raw, "source_system")) keys.push("source_system")
+  sortTexts(keys)
+  const fields: Record<string, unknown> = { id: raw["id"] }
+  for (const key of keys) {
+    const value = key === "source_system" ? raw[key] ?? town : raw[key]
+    if (value !== null && value !== undefined) setMember(fields, key, value)
+  }
+  return fields
+}
+
+/**
  * A new id imports the whole record; a known id imports only what differs,
  * and only from a record whose updated_at is strictly later, so importing
  * the same file twice decides nothing the second time. A JSON null member is
@@ -250,20 +269,22 @@ const decideImport = (state: IssuesState, c: ImportIssues): IssueDecision => {
   for (const raw of c.records) {
     const id = raw["id"]
     if (typeof id !== "string" || id.trim() === "") return invalid("id", id, "a non-empty string id on every record")
-    const record = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== null && value !== undefined))
     const current = decided.get(id) ?? Option.getOrUndefined(Option.map(getIssue(state, id), (issue) => issue.fields))
     if (current === undefined) {
-      const fields = { ...record, source_system: record["source_system"] ?? c.town }
-      events.push(event(IssueEventType.imported, { id, fields }, c))
+      const fields = newImportFields(raw, c.town)
+      events.push(event(IssueEventType.imported, { fields, id }, c))
       decided.set(id, fields)
-    } else if (isLaterTimestamp(record["updated_at"], current["updated_at"])) {
+      continue
+    }
+    const record = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== null && value !== undefined))
+    if (isLaterTimestamp(record["updated_at"], current["updated_at"])) {
       // A record without source_system keeps the one stamped at its first import.
       const removed = Object.keys(current).filter((field) => !(field in record) && field !== "source_system")
       const target = { ...record, ...Object.fromEntries(removed.map((field) => [field, null])) }
       const fields = diff(current, target)
       delete fields["id"]
       if (Object.keys(fields).length > 0) {
-        events.push(event(IssueEventType.imported, { id, fields }, c))
+        events.push(event(IssueEventType.imported, { fields, id }, c))
         const kept = record["source_system"] === undefined ? { source_system: current["source_system"] } : {}
         decided.set(id, { ...record, ...kept })
       }

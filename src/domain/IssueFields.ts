@@ -80,6 +80,26 @@ export const isJsonObject = (u: unknown): u is Record<string, unknown> =>
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /**
+ * Sorts texts in place by code unit, like `sort(compareText)`. A record's
+ * few field names are sorted by insertion, which allocates nothing; the
+ * built-in sort sets up work space on every call, and a large import makes
+ * tens of thousands of such calls.
+ */
+export const sortTexts = (texts: Array<string>): Array<string> => {
+  if (texts.length > 32) return texts.sort(compareText)
+  for (let i = 1; i < texts.length; i++) {
+    const text = texts[i]!
+    let j = i - 1
+    while (j >= 0 && texts[j]! > text) {
+      texts[j + 1] = texts[j]!
+      j--
+    }
+    texts[j + 1] = text
+  }
+  return texts
+}
+
+/**
  * An instant with nanosecond precision: Go's RFC 3339 timestamps carry up to
  * nine fraction digits, more than a JS Date holds, and two updates within the
  * same millisecond must still compare correctly.
@@ -91,24 +111,46 @@ export interface Instant {
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/
 
-const daysInMonth = (year: number, month: number): number =>
-  month === 2
-    ? (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
-    : [4, 6, 9, 11].includes(month) ? 30 : 31
+const daysInMonth = (year: number, month: number): number => {
+  switch (month) {
+    case 2:
+      return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
+    case 4:
+    case 6:
+    case 9:
+    case 11:
+      return 30
+    default:
+      return 31
+  }
+}
+
+/** The match of an RFC 3339 date-time naming a real day and time, or undefined. */
+const instantMatch = (text: string): RegExpExecArray | undefined => {
+  const m = RFC3339.exec(text)
+  if (m === null) return undefined
+  const year = Number(m[1])
+  const month = Number(m[2])
+  const day = Number(m[3])
+  const valid = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) &&
+    Number(m[4]) <= 23 && Number(m[5]) <= 59 && Number(m[6]) <= 60 &&
+    (m[10] === undefined || (Number(m[10]) <= 23 && Number(m[11]) <= 59))
+  return valid ? m : undefined
+}
+
+/** Whether `text` is an RFC 3339 date-time `parseInstant` reads: checked without building the instant. */
+export const isInstant = (text: string): boolean => instantMatch(text) !== undefined
 
 /**
  * Parses an RFC 3339 date-time (what beads writes). Stricter than
  * `Date.parse`, which accepts almost anything and rolls Feb 30 over to March.
  */
 export const parseInstant = (text: string): Option.Option<Instant> => {
-  const m = RFC3339.exec(text)
-  if (m === null) return Option.none()
+  const m = instantMatch(text)
+  if (m === undefined) return Option.none()
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
   const offsetHours = m[10] === undefined ? 0 : Number(m[10])
   const offsetMinutes = m[11] === undefined ? 0 : Number(m[11])
-  const valid = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) &&
-    hour <= 23 && minute <= 59 && second <= 60 && offsetHours <= 23 && offsetMinutes <= 59
-  if (!valid) return Option.none()
   // setUTCFullYear, unlike Date.UTC, does not map years 0..99 to 1900..1999.
   const date = new Date(0)
   date.setUTCFullYear(year, month - 1, day)

@@ -6,14 +6,15 @@
  * or nothing. Serialising writes known fields in beads' order and unknown
  * ones sorted, so the same issues always give the same bytes.
  */
-import { Either, Option } from "effect"
+import { Either } from "effect"
 import { ImportInvalid } from "./IssueErrors.js"
 import {
   compareText,
   isJsonObject,
+  isInstant,
   isPriority,
   KNOWN_FIELDS,
-  parseInstant,
+  setMember,
   TEXT_FIELDS,
   TIMESTAMP_FIELDS
 } from "./IssueFields.js"
@@ -46,11 +47,42 @@ const problem = (record: JsonRecord): string | undefined => {
   }
   for (const field of TIMESTAMP_FIELDS) {
     const value = record[field]
-    if (present(field) && (typeof value !== "string" || Option.isNone(parseInstant(value)))) {
+    if (present(field) && (typeof value !== "string" || !isInstant(value))) {
       return `"${field}" must be an RFC 3339 timestamp such as 2025-01-31T09:30:00Z`
     }
   }
   return undefined
+}
+
+type FieldRule = (value: unknown) => boolean
+
+const isString: FieldRule = (value) => typeof value === "string"
+
+/** The same rules as `problem`, field by field, for the records that pass them all. */
+const FIELD_RULES: ReadonlyMap<string, FieldRule> = new Map<string, FieldRule>([
+  ...TEXT_FIELDS.map((field) => [field, isString] as const),
+  ["status", (value) => typeof value === "string" && value !== ""],
+  ["priority", isPriority],
+  ["labels", (value) => Array.isArray(value) && value.every(isString)],
+  ["dependencies", Array.isArray],
+  ["comments", Array.isArray],
+  ...TIMESTAMP_FIELDS.map((field) => [field, (value: unknown) => typeof value === "string" && isInstant(value)] as const)
+])
+
+/**
+ * Whether `problem` finds nothing, checking each member once instead of
+ * looking every known field up; `problem` still words the refusal.
+ */
+const passes = (record: JsonRecord): boolean => {
+  const id = record["id"]
+  if (typeof id !== "string" || id.trim() === "") return false
+  for (const key of Object.keys(record)) {
+    const rule = FIELD_RULES.get(key)
+    if (rule === undefined) continue
+    const value = record[key]
+    if (value !== null && value !== undefined && !rule(value)) return false
+  }
+  return true
 }
 
 const parseLine = (line: string): Either.Either<JsonRecord, string> => {
@@ -61,6 +93,7 @@ const parseLine = (line: string): Either.Either<JsonRecord, string> => {
     return Either.left(`invalid JSON (${error instanceof Error ? error.message : String(error)})`)
   }
   if (!isJsonObject(value)) return Either.left("expected a JSON object")
+  if (passes(value)) return Either.right(value)
   const reason = problem(value)
   return reason === undefined ? Either.right(value) : Either.left(reason)
 }
@@ -112,6 +145,21 @@ export const serializeIssue = (fields: Readonly<JsonRecord>): string => {
     if (value !== undefined) members.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`)
   }
   return `{${members.join(",")}}`.replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029")
+}
+
+/**
+ * The fields as an object whose members come in the export's order (beads'
+ * known fields, then the others sorted), for JSON output: the same issue
+ * always prints the same way, whichever write built the folded record.
+ * (Integer-like keys still come first: JavaScript enumerates them so.)
+ */
+export const inExportOrder = (fields: Readonly<JsonRecord>): JsonRecord => {
+  const out: JsonRecord = {}
+  const unknown = Object.keys(fields).filter((key) => !KNOWN.has(key)).sort(compareText)
+  for (const key of [...KNOWN_FIELDS, ...unknown]) {
+    if (Object.hasOwn(fields, key) && fields[key] !== undefined) setMember(out, key, fields[key])
+  }
+  return out
 }
 
 /** One line per issue, sorted by id, each ending in a newline. */

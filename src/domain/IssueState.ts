@@ -18,7 +18,7 @@
 import { HashMap, HashSet, Option } from "effect"
 import type { Envelope, VersionVector } from "../events/Envelope.js"
 import type { Slice } from "../events/Slice.js"
-import { compareText, isJsonObject, setMember } from "./IssueFields.js"
+import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
   readonly lamport: number
@@ -164,12 +164,12 @@ const applyValues = (
   stamp: Stamp
 ): IssuesState => {
   const previous = HashMap.get(state.issues, id)
-  const fields: Record<string, unknown> = Option.isSome(previous) ? { ...previous.value.fields } : { id }
-  const stamps: Record<string, Stamp> = Option.isSome(previous) ? { ...previous.value.stamps } : {}
-  const before = Option.isSome(previous) ? previous.value.heads : undefined
-  let heads: Record<string, ReadonlyArray<Head>> | undefined = before
+  if (Option.isNone(previous)) return created(state, id, values, stamp)
+  const fields: Record<string, unknown> = { ...previous.value.fields }
+  const stamps: Record<string, Stamp> = { ...previous.value.stamps }
+  let heads: Record<string, ReadonlyArray<Head>> | undefined = previous.value.heads
   let conflicts = state.conflicts
-  let changed = Option.isNone(previous)
+  let changed = false
   for (const [key, value] of Object.entries(values)) {
     if (key === "id" || value === undefined) continue
     const stored = own(stamps, key)
@@ -200,6 +200,34 @@ const applyValues = (
   if (!changed) return state
   const record: IssueRecord = heads === undefined || Object.keys(heads).length === 0 ? { fields, stamps } : { fields, stamps, heads }
   return { issues: HashMap.set(state.issues, id, record), conflicts }
+}
+
+/**
+ * The first values of an issue: what `applyValues` does when there is no
+ * record yet (every value wins, no heads), without comparing anything.
+ * Values that already are the fields as `applyValues` would lay them out
+ * (`id` first, nothing null) are kept as they are, not copied.
+ */
+const created = (state: IssuesState, id: string, values: Readonly<Record<string, unknown>>, stamp: Stamp): IssuesState => {
+  const keys = Object.keys(values)
+  let laidOut = keys[0] === "id" && values["id"] === id
+  const stamps: Record<string, Stamp> = {}
+  for (const key of keys) {
+    const value = values[key]
+    if (value === undefined || value === null) laidOut = false
+    if (key === "id" || value === undefined) continue
+    setMember(stamps as Record<string, unknown>, key, stamp)
+  }
+  let fields = values
+  if (!laidOut) {
+    const copy: Record<string, unknown> = { id }
+    for (const key of keys) {
+      const value = values[key]
+      if (key !== "id" && value !== undefined && value !== null) setMember(copy, key, value)
+    }
+    fields = copy
+  }
+  return { issues: HashMap.set(state.issues, id, { fields, stamps }), conflicts: state.conflicts }
 }
 
 /**
@@ -335,8 +363,11 @@ export const getIssue = (state: IssuesState, id: string): Option.Option<IssueRec
 export const issueCount = (state: IssuesState): number => HashMap.size(state.issues)
 
 /** Every issue, sorted by id (code-unit order, the same on every machine). */
-export const allIssues = (state: IssuesState): ReadonlyArray<IssueRecord> =>
-  Array.from(HashMap.values(state.issues)).sort((a, b) => compareText(a.fields["id"] as string, b.fields["id"] as string))
+export const allIssues = (state: IssuesState): ReadonlyArray<IssueRecord> => {
+  const entries: Array<readonly [string, IssueRecord]> = []
+  HashMap.forEach(state.issues, (record, id) => entries.push([id, record]))
+  return entries.sort((a, b) => compareText(a[0], b[0])).map((entry) => entry[1])
+}
 
 /**
  * Snapshot form: the fields as they are, and the stamps grouped by event.
@@ -354,6 +385,12 @@ interface EncodedIssue {
 }
 
 const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<EncodedStamp> => {
+  // Most issues were set by one event only (a creation, an import): one group, nothing to sort but its fields.
+  const fields = Object.keys(stamps)
+  const only = fields.length > 0 ? stamps[fields[0]!]!.event : undefined
+  if (fields.every((field) => stamps[field]!.event === only)) {
+    return fields.length === 0 ? [] : [{ ...stamps[fields[0]!]!, fields: sortTexts(fields) }]
+  }
   const groups = new Map<string, { stamp: Stamp; fields: Array<string> }>()
   for (const [field, stamp] of Object.entries(stamps)) {
     const group = groups.get(stamp.event)
@@ -362,14 +399,14 @@ const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<En
   }
   return Array.from(groups.values())
     .sort((a, b) => compareStamps(a.stamp, b.stamp))
-    .map(({ fields, stamp }) => ({ ...stamp, fields: fields.sort(compareText) }))
+    .map(({ fields, stamp }) => ({ ...stamp, fields: sortTexts(fields) }))
 }
 
 const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
   const stamps: Record<string, Stamp> = {}
   for (const { fields, ...stamp } of encoded.stamps) {
     // One object per event, shared by its fields, as after a fold.
-    for (const field of fields) stamps[field] = stamp
+    for (const field of fields) setMember(stamps as Record<string, unknown>, field, stamp)
   }
   const heads = encoded.heads === undefined
     ? undefined
@@ -380,11 +417,65 @@ const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
 }
 
 export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> =>
-  allIssues(state).map((record) => ({
-    fields: record.fields,
-    stamps: encodeStamps(record.stamps),
-    ...(record.heads === undefined ? {} : { heads: record.heads })
-  }))
+  allIssues(state).map((record) =>
+    record.heads === undefined
+      ? { fields: record.fields, stamps: encodeStamps(record.stamps) }
+      : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
+  )
+
+/**
+ * The canonical texts of the fields of issues created by these events,
+ * cut from the text of each event's data (`{"fields":…,"id":…}`), keyed by
+ * the fields object the event carried.
+ */
+const createdFieldsTexts = (
+  events: ReadonlyArray<Envelope>,
+  dataText: (event: Envelope) => string | undefined
+): Map<unknown, string> => {
+  const texts = new Map<unknown, string>()
+  for (const event of events) {
+    if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) continue
+    const data = event.data
+    const text = dataText(event)
+    if (text === undefined || !isJsonObject(data) || !isJsonObject(data["fields"]) || typeof data["id"] !== "string") continue
+    if (Object.keys(data).length !== 2) continue
+    const tail = `,"id":${JSON.stringify(data["id"])}}`
+    texts.set(data["fields"], text.slice("{\"fields\":".length, text.length - tail.length))
+  }
+  return texts
+}
+
+/** Issues per piece of the snapshot text: pieces of a few hundred kilobytes, not one string of the whole slice. */
+const ISSUES_PER_PIECE = 512
+
+/**
+ * `JSON.stringify(encodeIssues(state))` as a value, written issue by issue:
+ * an issue whose fields are still the very object an event just sealed
+ * carried takes that event's text of them instead of serialising them again.
+ */
+export const encodeIssuesText = (
+  state: IssuesState,
+  sealed: ReadonlyArray<Envelope>,
+  dataText: (event: Envelope) => string | undefined
+): ReadonlyArray<string> => {
+  const known = createdFieldsTexts(sealed, dataText)
+  const records = allIssues(state)
+  const pieces: Array<string> = []
+  let piece = "["
+  records.forEach((record, i) => {
+    const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
+    const rest = JSON.stringify(
+      record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
+    )
+    piece += `${i === 0 ? "" : ","}{"fields":${fields},${rest.slice(1)}`
+    if ((i + 1) % ISSUES_PER_PIECE === 0) {
+      pieces.push(piece)
+      piece = ""
+    }
+  })
+  pieces.push(`${piece}]`)
+  return pieces
+}
 
 export const decodeIssues = (json: unknown): IssuesState => {
   const records = (json as ReadonlyArray<EncodedIssue>).map(decodeIssue)
@@ -394,10 +485,19 @@ export const decodeIssues = (json: unknown): IssuesState => {
   return { issues: HashMap.fromIterable(records), conflicts: HashSet.fromIterable(conflicts) }
 }
 
+/** Folding a group: the same as `evolve` event by event, with the map edited in place meanwhile. */
+export const evolveAll = (state: IssuesState, events: ReadonlyArray<Envelope>): IssuesState => {
+  let next: IssuesState = { issues: HashMap.beginMutation(state.issues), conflicts: state.conflicts }
+  for (const event of events) next = evolve(next, event)
+  return { issues: HashMap.endMutation(next.issues), conflicts: next.conflicts }
+}
+
 export const IssuesSlice: Slice<IssuesState> = {
   name: "issues",
   initial: initialIssues,
   evolve,
+  evolveAll,
   encode: encodeIssues,
-  decode: decodeIssues
+  decode: decodeIssues,
+  encodeText: encodeIssuesText
 }

@@ -15,9 +15,12 @@ const sha256Hex: (text: string) => string = typeof crypto.hash === "function"
 export const chainHash = (prev: string, body: string): string => sha256Hex(`${prev}\n${body}`)
 
 /** Seal an envelope (without hash) into its line and hash. */
-export const sealLine = (unsealed: Omit<Envelope, "hash">): { readonly line: string; readonly hash: string } => {
-  const body = canonicalJson(unsealed)
-  const hash = chainHash(unsealed.prev, body)
+export const sealLine = (unsealed: Omit<Envelope, "hash">): { readonly line: string; readonly hash: string } =>
+  sealBody(unsealed.prev, canonicalJson(unsealed))
+
+/** The line and hash of an envelope whose canonical JSON (without hash) is `body`, chained after `prev`. */
+export const sealBody = (prev: string, body: string): { readonly line: string; readonly hash: string } => {
+  const hash = chainHash(prev, body)
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash }
 }
 

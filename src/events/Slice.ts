@@ -17,7 +17,20 @@ export interface Slice<S> {
    * without this list gets every event whole.
    */
   readonly dataOf?: ReadonlySet<string>
+  /** The same as `evolve` over each event in turn, where a slice can fold many at once more cheaply. */
+  readonly evolveAll?: (state: S, events: ReadonlyArray<Envelope>) => S
   /** A JSON value for the snapshot file, and back. */
   readonly encode: (state: S) => unknown
   readonly decode: (json: unknown) => S
+  /**
+   * The snapshot file's text, in pieces to write one after another: the
+   * same JSON value as `encode`, which may reuse the canonical text of the
+   * data of events just sealed (`dataText`, undefined when not known)
+   * instead of serialising it again.
+   */
+  readonly encodeText?: (
+    state: S,
+    sealed: ReadonlyArray<Envelope>,
+    dataText: (event: Envelope) => string | undefined
+  ) => ReadonlyArray<string>
 }

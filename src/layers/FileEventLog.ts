@@ -9,8 +9,8 @@ import * as path from "node:path"
 import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
 import { type SliceName, SliceNames, type TownState, TownSlices, type TownViewValues, type ViewName, TownViews } from "../domain/Town.js"
-import { canonicalJson } from "../events/Canonical.js"
-import { sealLine } from "../events/Chain.js"
+import { canonicalJson, canonicalObject } from "../events/Canonical.js"
+import { sealBody, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
 import {
   type Committed,
@@ -36,6 +36,7 @@ import {
 } from "./LogFiles.js"
 import type { Projection } from "../events/Projection.js"
 import { replayLog } from "./LogReplay.js"
+import type { Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
 
@@ -71,13 +72,14 @@ const toError = (dir: string) => (error: unknown): IntegrityError | StorageError
     ? error
     : new StorageError({ path: dir, reason: error instanceof Error ? error.message : String(error) })
 
-/** Fold a group into the loaded slices, honouring each slice's snapshot point. */
+/** Fold a group into the loaded slices. Slices are independent, so each folds the whole group in turn. */
 const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
-  for (const event of group) {
-    for (const name of names) {
-      const slice = TownSlices[name] as { evolve: (s: unknown, e: Envelope) => unknown }
-      ;(state as Record<string, unknown>)[name] = slice.evolve(state[name], event)
-    }
+  for (const name of names) {
+    const slice = TownSlices[name] as Slice<unknown>
+    let sliceState = state[name] as unknown
+    if (slice.evolveAll !== undefined) sliceState = slice.evolveAll(sliceState, group)
+    else for (const event of group) sliceState = slice.evolve(sliceState, event)
+    ;(state as Record<string, unknown>)[name] = sliceState
   }
 }
 
@@ -135,36 +137,89 @@ const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
   return { state, end, snapshotSeq: snapshot?.meta.seq ?? 0 }
 }
 
+/** Lines are turned into bytes this many at a time, so a large group's text does not stay on the JavaScript heap. */
+const LINES_PER_CHUNK = 256
+
+/** The canonical text of a member, undefined (dropped) when the value is. */
+const memberText = (value: unknown): string | undefined => (value === undefined ? undefined : canonicalJson(value))
+
+interface SealedGroup {
+  readonly envelopes: ReadonlyArray<Envelope>
+  /** The group's lines, in chunks. */
+  readonly chunks: ReadonlyArray<Buffer>
+  /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
+  readonly dataTexts: ReadonlyMap<Envelope, string>
+}
+
 /** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
 const sealGroup = (
   town: string,
   head: LogHead,
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
-  events: ReadonlyArray<NewEvent>
-): { readonly envelopes: ReadonlyArray<Envelope>; readonly lines: ReadonlyArray<string> } => {
+  events: ReadonlyArray<NewEvent>,
+  keepDataTexts: boolean
+): SealedGroup => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
   let prev = head.hash
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
-  const lines: Array<string> = []
-  const seal = (origin: ForeignEvent) => {
-    seq++
-    const unsealed = { ...origin, seq, prev, ...(seq - head.seq === total ? { commit: true } : {}) }
-    const { hash, line } = sealLine(unsealed)
-    const envelope = { ...unsealed, hash } as Envelope
+  const dataTexts = new Map<Envelope, string>()
+  const chunks: Array<Buffer> = []
+  let lines = ""
+  // Where each kept data text sits in `lines`: once the chunk is one flat string, the texts are
+  // taken as slices of it, so the heap holds a few large strings instead of one per event.
+  let kept: Array<readonly [Envelope, number, number]> = []
+  const push = (envelope: Envelope, line: string, data?: { readonly start: number; readonly length: number }) => {
     envelopes.push(envelope)
-    lines.push(line)
+    if (data !== undefined) kept.push([envelope, lines.length + data.start, data.length])
+    lines += `${line}\n`
+    if (envelopes.length % LINES_PER_CHUNK === 0 || envelopes.length === total) {
+      chunks.push(Buffer.from(lines, "utf8"))
+      for (const [event, start, length] of kept) dataTexts.set(event, lines.slice(start, start + length))
+      kept = []
+      lines = ""
+    }
     clock = evolveClock(clock, envelope)
-    prev = hash
+    prev = envelope.hash
   }
-  for (const event of foreign) seal(event)
+  const commit = () => (seq - head.seq === total ? { commit: true } : {})
+  for (const origin of foreign) {
+    seq++
+    const unsealed = { ...origin, seq, prev, ...commit() }
+    const { hash, line } = sealLine(unsealed)
+    push({ ...unsealed, hash }, line)
+  }
   for (const event of events) {
     const stamp = nextStamp(clock, town)
-    seal({
-      id: eventId(town, stamp.townSeq),
+    seq++
+    const id = eventId(town, stamp.townSeq)
+    const last = seq - head.seq === total
+    const dataText = memberText(event.data)
+    // The envelope's members in code-unit order, its data serialised once for the line and the snapshot.
+    const members: ReadonlyArray<readonly [string, string | undefined]> = [
+      ["actor", memberText(event.actor)],
+      ["at", memberText(event.at)],
+      ["commit", last ? "true" : undefined],
+      ["data", dataText],
+      ["id", memberText(id)],
+      ["lamport", memberText(stamp.lamport)],
+      ["prev", memberText(prev)],
+      ["seen", memberText(stamp.seen)],
+      ["seq", memberText(seq)],
+      ["town", memberText(town)],
+      ["townSeq", memberText(stamp.townSeq)],
+      ["type", memberText(event.type)]
+    ]
+    const body = canonicalObject(members)
+    // The body up to the data's text is the object of the members before it, opened up.
+    const before = canonicalObject(members.slice(0, 3))
+    const dataStart = (before === "{}" ? 1 : before.length) + "\"data\":".length
+    const { hash, line } = sealBody(prev, body)
+    const envelope = {
+      id,
       town,
       townSeq: stamp.townSeq,
       lamport: stamp.lamport,
@@ -172,10 +227,15 @@ const sealGroup = (
       type: event.type,
       at: event.at,
       actor: event.actor,
-      data: event.data
-    })
+      data: event.data,
+      seq,
+      prev,
+      ...(last ? { commit: true } : {}),
+      hash
+    } as Envelope
+    push(envelope, line, keepDataTexts && dataText !== undefined ? { start: dataStart, length: dataText.length } : undefined)
   }
-  return { envelopes, lines }
+  return { envelopes, chunks, dataTexts }
 }
 
 const make = (options: FileEventLogOptions): EventLogService => {
@@ -220,15 +280,20 @@ const make = (options: FileEventLogOptions): EventLogService => {
     position: Position,
     loadedState: SliceStates,
     rest: SliceStates,
-    group: ReadonlyArray<Envelope>
+    sealed: SealedGroup
   ): void => {
+    const group = sealed.envelopes
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
     const all: SliceStates = { ...rest, ...loadedState }
     const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames }
+    const dataText = (event: Envelope) => sealed.dataTexts.get(event)
     writeSnapshot(
       dir,
       meta,
-      SliceNames.map((name) => [name, (TownSlices[name] as { encode: (s: unknown) => unknown }).encode(all[name])])
+      SliceNames.map((name) => {
+        const slice = TownSlices[name] as Slice<unknown>
+        return [name, slice.encodeText?.(all[name], group, dataText) ?? JSON.stringify(slice.encode(all[name]))]
+      })
     )
   }
 
@@ -293,15 +358,15 @@ const make = (options: FileEventLogOptions): EventLogService => {
       return spec.compute((loaded.state as Record<string, unknown>)[spec.slice] as never) as TownViewValues[V]
     })
 
-  const appendGroup = (end: ScanEnd, lines: ReadonlyArray<string>): Position => {
-    const bytes = Buffer.from(`${lines.join("\n")}\n`, "utf8")
-    const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + bytes.length <= SEGMENT_MAX_BYTES
+  const appendGroup = (end: ScanEnd, chunks: ReadonlyArray<Buffer>): Position => {
+    const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+    const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + length <= SEGMENT_MAX_BYTES
     const segment = listSegments(dir).length === 0 ? end.lastSegment : fits ? end.lastSegment : end.lastSegment + 1
     const file = segmentPath(dir, segment)
     const isNew = !fs.existsSync(file)
-    appendDurably(file, bytes)
+    appendDurably(file, chunks)
     if (isNew) fsyncDir(dir)
-    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + bytes.length }
+    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + length }
   }
 
   const transact: EventLogService["transact"] = <K extends SliceName, A, E>(
@@ -347,19 +412,20 @@ const make = (options: FileEventLogOptions): EventLogService => {
           if (events.length === 0 && foreign.length === 0) {
             return { result, appended: [], head, state }
           }
-          const sealed = sealGroup(options.town, head, state.clock, foreign, events)
+          // The texts of the events' data are kept only for a snapshot that will reuse them.
+          const due = snapshotDue(loaded.snapshotSeq, head.seq + foreign.length + events.length)
+          const sealed = sealGroup(options.town, head, state.clock, foreign, events, due)
           const after = yield* Effect.try({
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
-              const due = snapshotDue(loaded.snapshotSeq, head.seq + sealed.envelopes.length)
               const rest = due ? otherSlices(loaded.state) : undefined
-              const position = appendGroup(end, sealed.lines)
+              const position = appendGroup(end, sealed.chunks)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
               try {
-                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed.envelopes)
+                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed)
               } catch (error) {
                 // The events are durable; a snapshot can be taken next time.
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)

@@ -132,11 +132,11 @@ export const readSnapshotMeta = (dir: string): { readonly meta: SnapshotMeta; re
 export const readSnapshotSlice = (snapshotAt: string, slice: string): unknown =>
   JSON.parse(fs.readFileSync(path.join(snapshotAt, `${slice}.json`), "utf8"))
 
-/** Write a whole file and fsync it before returning. */
-export const writeFileDurably = (file: string, content: string): void => {
+/** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
+export const writeFileDurably = (file: string, content: string | ReadonlyArray<string>): void => {
   const fd = fs.openSync(file, "w", 0o644)
   try {
-    fs.writeSync(fd, content)
+    for (const piece of typeof content === "string" ? [content] : content) fs.writeSync(fd, piece)
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
@@ -153,13 +153,13 @@ export const fsyncDir = (dir: string): void => {
 }
 
 /**
- * Write a snapshot: every file into a fresh directory, fsynced, then CURRENT
+ * Write a snapshot: every slice's JSON text into a fresh directory, fsynced, then CURRENT
  * swapped by rename. A crash at any point leaves the previous snapshot in force.
  */
 export const writeSnapshot = (
   dir: string,
   meta: SnapshotMeta,
-  slices: ReadonlyArray<readonly [string, unknown]>
+  slices: ReadonlyArray<readonly [string, string | ReadonlyArray<string>]>
 ): void => {
   const root = snapshotsDir(dir)
   fs.mkdirSync(root, { recursive: true })
@@ -167,7 +167,7 @@ export const writeSnapshot = (
   const at = path.join(root, name)
   fs.rmSync(at, { recursive: true, force: true })
   fs.mkdirSync(at)
-  for (const [slice, json] of slices) writeFileDurably(path.join(at, `${slice}.json`), JSON.stringify(json))
+  for (const [slice, text] of slices) writeFileDurably(path.join(at, `${slice}.json`), text)
   writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
   fsyncDir(at)
   const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)
@@ -182,12 +182,14 @@ export const writeSnapshot = (
   }
 }
 
-/** Append bytes to a segment and fsync before returning: the append is acknowledged only then. */
-export const appendDurably = (file: string, bytes: Buffer): void => {
+/** Append bytes (whole, or in chunks) to a segment and fsync before returning: the append is acknowledged only then. */
+export const appendDurably = (file: string, bytes: Buffer | ReadonlyArray<Buffer>): void => {
   const fd = fs.openSync(file, "a", 0o644)
   try {
-    let written = 0
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written)
+    for (const chunk of Buffer.isBuffer(bytes) ? [bytes] : bytes) {
+      let written = 0
+      while (written < chunk.length) written += fs.writeSync(fd, chunk, written, chunk.length - written)
+    }
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)

@@ -63,6 +63,25 @@ describe.concurrent("bd export", () => {
 })
 
 describe.concurrent("bd import", () => {
+  it("show, list and update --json print an imported issue's fields in the export's order", async () => {
+    const sb = new Sandbox("import-order")
+    await sb.town()
+    // Unknown fields, and known ones in an order of their own.
+    const file = sb.path("order.jsonl")
+    fs.writeFileSync(file, jsonl([{ zeta: 1, ...record("ord-1", { assignee: "amy", labels: ["x"] }), alpha: true }]))
+    await sb.ok(["import", file])
+    await sb.ok(["export", "-o", sb.path("out.jsonl")])
+    const exported = Object.keys(readJsonl(sb.path("out.jsonl"))[0]!)
+    expect(exported.slice(0, 2)).toEqual(["id", "title"])
+    expect(exported.slice(-2)).toEqual(["alpha", "zeta"])
+    const shown = (await sb.json<Array<Issue>>(["show", "ord-1"]))[0]!
+    expect(Object.keys(shown)).toEqual(exported)
+    const listed = (await sb.json<Array<Issue>>(["list"]))[0]!
+    expect(Object.keys(listed)).toEqual(exported)
+    const updated = (await sb.json<Array<Issue>>(["update", "ord-1", "--notes", "n"]))[0]!
+    expect(Object.keys(updated).filter((key) => key !== "notes")).toEqual(exported)
+  })
+
   it("imports, --dry-run changes nothing, a second import appends nothing, a newer record updates", async () => {
     const sb = new Sandbox("import")
     const town = await sb.town()

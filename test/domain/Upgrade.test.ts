@@ -5,7 +5,7 @@
  */
 import { HashSet } from "effect"
 import { describe, expect, it } from "vitest"
-import { encodeIssues, evolve, initialIssues, type IssuesState } from "../../src/domain/IssueState.js"
+import { encodeIssues, evolve, evolveAll, initialIssues, type IssuesState } from "../../src/domain/IssueState.js"
 import type { Envelope, VersionVector } from "../../src/events/Envelope.js"
 
 let seq = 0
@@ -84,6 +84,12 @@ describe("EventsUpgraded", () => {
 
   it("without an upgrade, the versions differ (the check above can fail)", () => {
     expect(view(fold([...tiers.T3, ...others]))).not.toEqual(view(fold([...full, ...others])))
+  })
+
+  it("folded as one write group (evolveAll, a map edited in place), the same state", () => {
+    const events = [...tiers.T4, ...others, upgrade(full, "T4")]
+    expect(view(evolveAll(initialIssues, events))).toEqual(view(fold(events)))
+    expect(view(evolveAll(initialIssues, events))).toEqual(view(fold([...full, ...others])))
   })
 
   it("folding the same upgrade twice changes nothing more", () => {

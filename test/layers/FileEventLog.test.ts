@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { IntegrityError, PeerAlreadyExists, PeerNotFound, RequiresDirectDatabaseAccess } from "../../src/domain/Errors.js"
 import { listPeers } from "../../src/domain/Federation.js"
+import { decide as decideIssue } from "../../src/domain/Issue.js"
 import { evolveTown, initialTownState, SliceNames, type TownState } from "../../src/domain/Town.js"
 import { canonicalJson } from "../../src/events/Canonical.js"
 import { chainHash, sealLine } from "../../src/events/Chain.js"
@@ -495,6 +496,38 @@ describe("FileEventLog: snapshots", () => {
       }),
     { timeout: 300_000, fastCheck: { numRuns: 40 } }
   )
+
+  it.effect("a snapshot taken after a group of imports holds the issues a full fold gives, whether or not an issue changed again in the group", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      const records = [
+        `{"id":"bd-b","title":"Second","status":"open","priority":1,"labels":["cli","sync"],"assignee":null,"created_at":"${AT}","updated_at":"${AT}"}`,
+        `{"id":"bd-a","title":"First","10":"integer-like key","__proto__":"an own member","source_system":"elsewhere","updated_at":"${AT}"}`,
+        `{"id":"bd-c","title":"Third","description":"line\\u2028sep","updated_at":"${AT}"}`
+      ].map((line) => JSON.parse(line) as Record<string, unknown>)
+      const later = { id: "bd-c", title: "Third, retitled", updated_at: "2025-02-01T00:00:00.000Z" }
+      // One group: three new issues, then a change to the third (whose fields are then no longer the imported object).
+      const retitle = { type: "IssueImported", at: AT, actor: ACTOR, data: { fields: { title: later.title, updated_at: later.updated_at }, id: later.id } }
+      yield* Effect.provide(
+        Effect.flatMap(EventLog, (log) =>
+          log.transact(["issues"], (state) =>
+            Either.map(
+              decideIssue(state.issues, { _tag: "ImportIssues", records, town: TOWN, actor: ACTOR, at: AT }),
+              (events) => ({ events: [...events, retitle], result: events.length })
+            ))),
+        openLog(dir, { snapshotEvery: 2 }).layer
+      )
+      const { events, loaded, report } = yield* Effect.provide(
+        Effect.all({ loaded: loadAll, events: readAll(), report: verifyLog }),
+        openLog(dir).layer
+      )
+      expect(report).toMatchObject({ events: 4, snapshotSeq: 4 })
+      expect(encodeState(loaded.state)).toEqual(encodeState(fold(events)))
+      const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<{ fields: Record<string, unknown> }>
+      expect(stored.map((issue) => issue.fields["title"])).toEqual(["First", "Second", "Third, retitled"])
+      expect(Object.hasOwn(stored[0]!.fields, "__proto__")).toBe(true)
+      expect(stored[1]!.fields).not.toHaveProperty("assignee")
+    }))
 
   it.effect("a snapshot whose meta names a wrong hash makes verify fail", () =>
     Effect.gen(function*() {
