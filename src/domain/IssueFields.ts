@@ -79,25 +79,8 @@ export const isJsonObject = (u: unknown): u is Record<string, unknown> =>
 /** Ids and labels sort by code unit, so the order is the same on every machine and locale. */
 export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-/**
- * Sorts texts in place by code unit, like `sort(compareText)`. A record's
- * few field names are sorted by insertion, which allocates nothing; the
- * built-in sort sets up work space on every call, and a large import makes
- * tens of thousands of such calls.
- */
-export const sortTexts = (texts: Array<string>): Array<string> => {
-  if (texts.length > 32) return texts.sort(compareText)
-  for (let i = 1; i < texts.length; i++) {
-    const text = texts[i]!
-    let j = i - 1
-    while (j >= 0 && texts[j]! > text) {
-      texts[j + 1] = texts[j]!
-      j--
-    }
-    texts[j + 1] = text
-  }
-  return texts
-}
+/** Sorts texts in place by code unit (shared with canonical JSON). */
+export { sortTexts } from "../events/Canonical.js"
 
 /**
  * An instant with nanosecond precision: Go's RFC 3339 timestamps carry up to

@@ -99,21 +99,24 @@ const arrayInOrder = (array: ReadonlyArray<unknown>): unknown => {
   return copy ?? array
 }
 
-/** In place, by code unit: an insertion sort for a record's few keys allocates nothing, unlike the built-in sort. */
-const sortKeys = (keys: Array<string>): void => {
-  if (keys.length > 32) {
-    keys.sort()
-    return
-  }
-  for (let i = 1; i < keys.length; i++) {
-    const key = keys[i]!
+/**
+ * Sorts texts in place by code unit, like the built-in `sort()`. A record's
+ * few keys are sorted by insertion, which allocates nothing; the built-in
+ * sort sets up work space on every call, and a large import makes tens of
+ * thousands of such calls.
+ */
+export const sortTexts = (texts: Array<string>): Array<string> => {
+  if (texts.length > 32) return texts.sort()
+  for (let i = 1; i < texts.length; i++) {
+    const text = texts[i]!
     let j = i - 1
-    while (j >= 0 && keys[j]! > key) {
-      keys[j + 1] = keys[j]!
+    while (j >= 0 && texts[j]! > text) {
+      texts[j + 1] = texts[j]!
       j--
     }
-    keys[j + 1] = key
+    texts[j + 1] = text
   }
+  return texts
 }
 
 const recordInOrder = (value: object): unknown => {
@@ -123,7 +126,7 @@ const recordInOrder = (value: object): unknown => {
   const keys = Object.keys(record)
   let sorted = true
   for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!
-  if (!sorted) sortKeys(keys)
+  if (!sorted) sortTexts(keys)
   // A copy is made only once something differs: the order, or a member's own copy.
   let copy: Record<string, unknown> | undefined = sorted ? undefined : {}
   for (let i = 0; i < keys.length; i++) {
