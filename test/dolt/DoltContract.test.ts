@@ -16,36 +16,18 @@ import { Effect, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { createConnection } from "mysql2/promise"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DoltSqlLive, type DoltTarget } from "../../src/layers/DoltSql.js"
 import { doltCommit } from "../../src/layers/DoltVersioning.js"
 import { Federation } from "../../src/services/Federation.js"
 import { Issues } from "../../src/services/Issues.js"
-import { catchUp, connect, expectProjectionEqualsState, openTown, projectionOf, run, type Server, withEnv } from "./support.js"
+import { catchUp, connect, doltServer, expectProjectionEqualsState, openTown, projectionOf, run, type Server, withEnv } from "./support.js"
 
-const DOLT_URL = process.env["BD_TEST_DOLT_URL"] ?? ""
-const DOLT_PASSWORD = process.env["BD_TEST_DOLT_PASSWORD"] ?? ""
-const missing = DOLT_URL === ""
+const dolt = doltServer()
+const missing = dolt.missing
 
 let root = ""
-const created: Array<string> = []
-
-const admin = () => createConnection({ uri: DOLT_URL, password: DOLT_PASSWORD })
-
-/** A fresh Dolt database for one test (a database on a Dolt server is a repository of its own). */
-const freshDolt = async (name: string): Promise<Server> => {
-  const database = `${name}_${Date.now().toString(36)}`
-  const c = await admin()
-  try {
-    await c.query(`CREATE DATABASE \`${database}\``)
-  } finally {
-    await c.end()
-  }
-  created.push(database)
-  const url = new URL(DOLT_URL)
-  return { url: `mysql://${url.username || "root"}@${url.hostname}:${url.port || "3306"}/${database}`, password: DOLT_PASSWORD }
-}
+const freshDolt = dolt.fresh
 
 const scalar = async (server: Server, sql: string, params: ReadonlyArray<unknown> = []): Promise<unknown> => {
   const c = await connect(server)
@@ -75,13 +57,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (root !== "") fs.rmSync(root, { recursive: true, force: true })
-  if (missing || created.length === 0) return
-  const c = await admin()
-  try {
-    for (const database of created) await c.query(`DROP DATABASE IF EXISTS \`${database}\``)
-  } finally {
-    await c.end()
-  }
+  await dolt.dropAll()
 })
 
 describe("the projection on a real Dolt server (BD_TEST_DOLT_URL)", () => {

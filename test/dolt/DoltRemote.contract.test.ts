@@ -20,16 +20,14 @@ import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { createConnection } from "mysql2/promise"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Federation } from "../../src/services/Federation.js"
 import { Issues } from "../../src/services/Issues.js"
 import { Sync } from "../../src/services/Sync.js"
-import { connect, gitEndpoint, openTown, run, type Server, type TestTown } from "./support.js"
+import { connect, doltServer, gitEndpoint, openTown, run, type Server, type TestTown } from "./support.js"
 
-const DOLT_URL = process.env["BD_TEST_DOLT_URL"] ?? ""
-const DOLT_PASSWORD = process.env["BD_TEST_DOLT_PASSWORD"] ?? ""
-const missing = DOLT_URL === ""
+const dolt = doltServer()
+const missing = dolt.missing
 
 const SKIPPED =
   "skipping the Dolt remote contract tests: BD_TEST_DOLT_URL is not set (no Dolt server here). Run them against one with " +
@@ -40,8 +38,6 @@ if (missing) console.log(SKIPPED)
 
 let root = ""
 let remotes = ""
-const created: Array<string> = []
-const admin = () => createConnection({ uri: DOLT_URL, password: DOLT_PASSWORD })
 
 beforeAll(() => {
   if (missing) return
@@ -52,27 +48,10 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (root !== "") fs.rmSync(root, { recursive: true, force: true })
-  if (missing || created.length === 0) return
-  const c = await admin()
-  try {
-    for (const database of created) await c.query(`DROP DATABASE IF EXISTS \`${database}\``)
-  } finally {
-    await c.end()
-  }
+  await dolt.dropAll()
 })
 
-const freshDolt = async (name: string): Promise<Server> => {
-  const database = `${name}_${Date.now().toString(36)}`
-  const c = await admin()
-  try {
-    await c.query(`CREATE DATABASE \`${database}\``)
-  } finally {
-    await c.end()
-  }
-  created.push(database)
-  const url = new URL(DOLT_URL)
-  return { url: `mysql://${url.username || "root"}@${url.hostname}:${url.port || "3306"}/${database}`, password: DOLT_PASSWORD }
-}
+const freshDolt = dolt.fresh
 
 const doltTown = async (name: string): Promise<{ town: TestTown; server: Server }> => {
   const server = await freshDolt(`bd_remote_${name}`)

@@ -42,6 +42,43 @@ export interface Server {
   readonly password: string
 }
 
+/**
+ * A real Dolt server named by BD_TEST_DOLT_URL (none can be installed where
+ * this project is built; `missing` then, and the contract tests skip and
+ * say so): a fresh database per test (a Dolt database is a repository of
+ * its own), all dropped by `dropAll`.
+ */
+export const doltServer = () => {
+  const uri = process.env["BD_TEST_DOLT_URL"] ?? ""
+  const password = process.env["BD_TEST_DOLT_PASSWORD"] ?? ""
+  const created: Array<string> = []
+  const admin = () => createConnection({ uri, password })
+  return {
+    missing: uri === "",
+    fresh: async (name: string): Promise<Server> => {
+      const database = `${name}_${Date.now().toString(36)}`
+      const c = await admin()
+      try {
+        await c.query(`CREATE DATABASE \`${database}\``)
+      } finally {
+        await c.end()
+      }
+      created.push(database)
+      const url = new URL(uri)
+      return { url: `mysql://${url.username || "root"}@${url.hostname}:${url.port || "3306"}/${database}`, password }
+    },
+    dropAll: async (): Promise<void> => {
+      if (uri === "" || created.length === 0) return
+      const c = await admin()
+      try {
+        for (const database of created.splice(0)) await c.query(`DROP DATABASE IF EXISTS \`${database}\``)
+      } finally {
+        await c.end()
+      }
+    }
+  }
+}
+
 export interface TestTown {
   readonly name: string
   readonly dir: string
