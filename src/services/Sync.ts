@@ -30,7 +30,7 @@ import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
 import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
 import { evolveTrust, judgeKey, recordKey, type TrustState, vouchedFor } from "../domain/Trust.js"
-import { type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
+import { type Envelope, type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { Credentials } from "../layers/Credentials.js"
 import type { FederationOff } from "./Federation.js"
@@ -399,14 +399,23 @@ export const SyncLive = (
         return { batches, events, waiting, newConflicts, refusals, trusted, upgraded }
       })
 
+    /**
+     * The versions of other towns' events one event of the log holds: the
+     * event itself when it is one, the versions it brings when it upgrades
+     * some. The last version of an event is the one that counts.
+     */
+    const versionsIn = (event: Envelope): ReadonlyArray<ForeignEvent> =>
+      event.town !== town && isShared(event.type)
+        ? [event]
+        : event.type === IssueEventType.upgraded
+        ? (event.data as EventsUpgradedData).events
+        : []
+
     /** The version of each of a town's events this town holds now: as ingested, or as last upgraded. */
     const heldVersions = (origin: string) =>
       Stream.runFold(log.read(), new Map<string, string>(), (held, event) => {
-        if (event.town === origin && isShared(event.type)) held.set(event.id, canonicalJson(publishedEvent(event)))
-        else if (event.type === IssueEventType.upgraded) {
-          for (const version of (event.data as EventsUpgradedData).events) {
-            if (version.town === origin) held.set(version.id, canonicalJson(publishedEvent(version)))
-          }
+        for (const version of versionsIn(event)) {
+          if (version.town === origin) held.set(version.id, canonicalJson(publishedEvent(version)))
         }
         return held
       })
@@ -497,7 +506,17 @@ export const SyncLive = (
     const each = <A>(peers: ReadonlyArray<Peer>, run: (peer: Peer) => Effect.Effect<A, PeerFailure>) =>
       Effect.forEach(peers, (peer) => Effect.map(Effect.either(run(peer)), (result) => ({ peer: peer.name, result })))
 
-    const statusOf = (peer: Peer, sync: SyncState, issues: IssuesState | undefined, conflicts: number): Effect.Effect<PeerStatus, never> =>
+    /** What status asks of this town once per call, whatever the number of peers. */
+    interface StatusContext {
+      readonly sync: SyncState
+      readonly conflicts: number
+      /** Our branch's total at a tier, and what the next push there would add to it. */
+      readonly ours: (tier: SovereigntyTier) => Effect.Effect<{ readonly total: number; readonly pending: number }>
+      /** The meta of the last batch held of another town. */
+      readonly heldTip: (origin: string) => Effect.Effect<BatchMeta | undefined>
+    }
+
+    const statusOf = (peer: Peer, { conflicts, heldTip, ours, sync }: StatusContext): Effect.Effect<PeerStatus, never> =>
       Effect.gen(function*() {
         const info = sync.peers[peer.name]
         const base = {
@@ -511,19 +530,16 @@ export const SyncLive = (
         const probed = yield* Effect.either(Effect.flatMap(target(peer), (t) => remote.probe(t)))
         if (Either.isLeft(probed)) return { ...base, reachable: false, reason: probed.left.message, ahead: undefined, behind: undefined }
         const tips = probed.right
-        const tier = tierOf(peer)
         // Ours: what our branch of the peer's tier has beyond the endpoint, and what the next push would add to it.
-        const ownTotal = yield* Effect.orElseSucceed(Effect.map(remote.ownTip(tier), (tip) => Option.match(tip, { onNone: () => 0, onSome: (m) => m.total })), () => 0)
-        const pending = yield* Effect.orElseSucceed(unpublished(tier, sync, issues), () => 0)
-        let ahead = Math.max(0, ownTotal - (tips.get(town)?.total ?? 0)) + pending
+        const own = yield* ours(tierOf(peer))
+        let ahead = Math.max(0, own.total - (tips.get(town)?.total ?? 0)) + own.pending
         let behind: number | undefined = 0
         // Theirs: the branches we hold and may relay there.
         for (const [origin, held] of Object.entries(sync.shared)) {
           if (origin === town) continue
           const there = tips.get(origin)?.total ?? 0
           if (held <= there) continue
-          const tip = yield* Effect.orElseSucceed(Effect.map(remote.ingestedTip(origin), Option.getOrUndefined), () => undefined)
-          if (relayable(peer)(origin, tip)) ahead += held - there
+          if (relayable(peer)(origin, yield* heldTip(origin))) ahead += held - there
         }
         for (const [origin, tip] of tips) {
           if (origin === town) continue
@@ -563,7 +579,16 @@ export const SyncLive = (
           // Work items are folded only to leave excluded types out of "ahead".
           const issues = policy.excludeTypes.length > 0 ? (yield* log.load(["issues"])).state.issues : undefined
           const conflicts = (yield* log.view("conflicts")).length
-          return yield* Effect.forEach(peers, (peer) => statusOf(peer, sync, issues, conflicts), { concurrency: 4 })
+          const ours = yield* Effect.cachedFunction((tier: SovereigntyTier) =>
+            Effect.all({
+              total: Effect.orElseSucceed(Effect.map(remote.ownTip(tier), (tip) => Option.match(tip, { onNone: () => 0, onSome: (m) => m.total })), () => 0),
+              pending: Effect.orElseSucceed(unpublished(tier, sync, issues), () => 0)
+            })
+          )
+          const heldTip = yield* Effect.cachedFunction((origin: string) =>
+            Effect.orElseSucceed(Effect.map(remote.ingestedTip(origin), Option.getOrUndefined), () => undefined)
+          )
+          return yield* Effect.forEach(peers, (peer) => statusOf(peer, { sync, conflicts, ours, heldTip }), { concurrency: 4 })
         }),
       conflicts: log.view("conflicts"),
       verifyIngested: Effect.gen(function*() {
@@ -604,12 +629,8 @@ export const SyncLive = (
         yield* log.read().pipe(
           Stream.runForEach((event) =>
             Effect.sync(() => {
-              if (event.town !== town && isShared(event.type)) {
-                events++
-                check(event, event.seq)
-              } else if (event.type === IssueEventType.upgraded) {
-                for (const version of (event.data as EventsUpgradedData).events) check(version, event.seq)
-              }
+              if (event.town !== town && isShared(event.type)) events++
+              for (const version of versionsIn(event)) check(version, event.seq)
             })
           )
         )
