@@ -319,6 +319,8 @@ const issueValues = (
   }
 }
 
+const ISSUE_EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(IssueEventType))
+
 /** The issues an event changes: one for an issue event, several for an upgrade. */
 export const issuesTouched = (event: { readonly type: string; readonly data: unknown }): ReadonlyArray<string> => {
   const data = event.data
@@ -333,7 +335,7 @@ export const issuesTouched = (event: { readonly type: string; readonly data: unk
       : []
   }
   const id = data["id"]
-  return Object.values(IssueEventType).includes(event.type as never) && typeof id === "string" && id !== "" ? [id] : []
+  return ISSUE_EVENT_TYPES.has(event.type) && typeof id === "string" && id !== "" ? [id] : []
 }
 
 /**
