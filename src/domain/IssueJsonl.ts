@@ -132,15 +132,20 @@ export const parseIssuesJsonl = (
 
 const KNOWN: ReadonlySet<string> = new Set(KNOWN_FIELDS)
 
+/** The export's order of members: beads' known fields in beads' order, then the others sorted. */
+const exportKeys = (fields: Readonly<JsonRecord>): ReadonlyArray<string> => [
+  ...KNOWN_FIELDS,
+  ...Object.keys(fields).filter((key) => !KNOWN.has(key)).sort(compareText)
+]
+
 /**
  * Written member by member: an object built in this order would not keep it,
  * since JavaScript enumerates integer-like keys first. U+2028 and U+2029 are
  * escaped (as Go does), since some line-oriented tools treat them as line breaks.
  */
 export const serializeIssue = (fields: Readonly<JsonRecord>): string => {
-  const unknown = Object.keys(fields).filter((key) => !KNOWN.has(key)).sort(compareText)
   const members: Array<string> = []
-  for (const key of [...KNOWN_FIELDS, ...unknown]) {
+  for (const key of exportKeys(fields)) {
     const value = fields[key]
     if (value !== undefined) members.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`)
   }
@@ -155,8 +160,7 @@ export const serializeIssue = (fields: Readonly<JsonRecord>): string => {
  */
 export const inExportOrder = (fields: Readonly<JsonRecord>): JsonRecord => {
   const out: JsonRecord = {}
-  const unknown = Object.keys(fields).filter((key) => !KNOWN.has(key)).sort(compareText)
-  for (const key of [...KNOWN_FIELDS, ...unknown]) {
+  for (const key of exportKeys(fields)) {
     if (Object.hasOwn(fields, key) && fields[key] !== undefined) setMember(out, key, fields[key])
   }
   return out
