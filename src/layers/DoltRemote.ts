@@ -30,7 +30,7 @@ import { Duration, Effect, Either, Option, Ref } from "effect"
 import * as fs from "node:fs"
 import { type BatchMeta, parseBatchMeta } from "../domain/Batch.js"
 import { BatchRefused, DoltBackendRequired, RemoteRejected, RemoteUnreachable, StorageError } from "../domain/Errors.js"
-import type { PeerTarget, PushReport, TownUpdate, TransportError } from "../services/Remote.js"
+import type { PeerTarget, PushReport, RemoteApi, TownUpdate, TransportError } from "../services/Remote.js"
 import {
   type BatchRow,
   BATCHES_TABLE,
@@ -60,13 +60,8 @@ const incomingRef = (peer: string, town: string) => `refs/beads/incoming/${peer}
 // UNCONFIRMED texts: how Dolt words a push that is not a fast-forward.
 const NOT_FAST_FORWARD = /fast.?forward|rejected|behind|diverge|non-ff|out of date/i
 
-export interface DoltTransport {
-  readonly fetch: (peer: PeerTarget) => Effect.Effect<void, TransportError>
-  readonly push: (
-    peer: PeerTarget,
-    relay: (town: string, tip: BatchMeta | undefined) => boolean
-  ) => Effect.Effect<PushReport, TransportError | RemoteRejected>
-  readonly probe: (peer: PeerTarget) => Effect.Effect<ReadonlyMap<string, BatchMeta | undefined>, TransportError>
+/** The engine-specific part of the Remote service, on Dolt (the rest works on the shadow repository). */
+export interface DoltTransport extends Pick<RemoteApi, "fetch" | "push" | "probe"> {
   /** Towns whose rows at the peer, as last fetched, do not make a branch of batches: why. */
   readonly fetchProblems: (peer: PeerTarget) => Effect.Effect<ReadonlyArray<TownUpdate>>
 }
