@@ -11,12 +11,12 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
-import { expectProjectionEqualsState, freshServer, type Server, type TestTown, useMariaDb } from "./support.js"
+import { expectProjectionEqualsState, externalServer, freshServer, type Server, type TestTown, useMariaDb } from "./support.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const BIN = path.join(ROOT, "bin", "bd.cjs")
 const BUNDLE = path.join(ROOT, "dist", "bd-main.cjs")
-const external = (process.env["BD_TEST_MYSQL_URL"] ?? "") !== ""
+const external = externalServer("the server-down test (it stops the server)")
 
 const maria = useMariaDb("cli")
 

@@ -10,10 +10,10 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Federation } from "../../src/services/Federation.js"
 import { Issues } from "../../src/services/Issues.js"
-import { catchUp, connect, expectProjectionEqualsState, freshServer, openTown, run, type Server, useMariaDb, withEnv } from "./support.js"
+import { catchUp, connect, expectProjectionEqualsState, externalServer, freshServer, openTown, run, type Server, useMariaDb, withEnv } from "./support.js"
 
 const maria = useMariaDb("crash")
-const external = (process.env["BD_TEST_MYSQL_URL"] ?? "") !== ""
+const external = externalServer("the crash test (it kills the server mid catch-up)")
 const EVENTS = 20_000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

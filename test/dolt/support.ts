@@ -43,6 +43,17 @@ export interface Server {
 }
 
 /**
+ * Whether BD_TEST_MYSQL_URL points the suite at a server it did not start.
+ * A test that stops or kills the server cannot run against such a one: it
+ * skips, and this says so when the file is collected.
+ */
+export const externalServer = (what: string): boolean => {
+  const external = (process.env["BD_TEST_MYSQL_URL"] ?? "") !== ""
+  if (external) console.log(`skipping ${what}: BD_TEST_MYSQL_URL points at a server this suite did not start, and the test stops it`)
+  return external
+}
+
+/**
  * A real Dolt server named by BD_TEST_DOLT_URL (none can be installed where
  * this project is built; `missing` then, and the contract tests skip and
  * say so): a fresh database per test (a Dolt database is a repository of
