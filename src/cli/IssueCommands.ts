@@ -181,13 +181,11 @@ export const listCommand = Command.make(
       if (args.limit < 0) {
         return yield* Effect.fail(new InvalidArgument({ argument: "--limit", value: String(args.limit), allowed: "0 (no limit) or a positive number" }))
       }
-      const issues = yield* (yield* Issues).list({
-        status: get(args.status),
-        assignee: get(args.assignee),
-        type: get(args.type),
-        all: args.all
-      })
-      const shown = args.limit === 0 ? issues : issues.slice(0, args.limit)
+      const filter = { status: get(args.status), assignee: get(args.assignee), type: get(args.type), all: args.all }
+      const issues = yield* Issues
+      const { issues: shown, total } = args.limit === 0
+        ? yield* Effect.map(issues.list(filter), (all) => ({ issues: all, total: all.length }))
+        : yield* issues.page(filter, args.limit)
       yield* emit(
         () => shown.map(inExportOrder),
         () =>
@@ -195,7 +193,7 @@ export const listCommand = Command.make(
             ? "No work items."
             : [
               ...table(["ID", "PRI", "STATUS", "TYPE", "ASSIGNEE", "TITLE"], shown.map(issueLine)),
-              ...(shown.length < issues.length ? [`(${issues.length - shown.length} more; see --limit)`] : [])
+              ...(shown.length < total ? [`(${total - shown.length} more; see --limit)`] : [])
             ]
       )
     }))

@@ -17,7 +17,7 @@
  */
 import { HashMap, HashSet, Option } from "effect"
 import type { Envelope, VersionVector } from "../events/Envelope.js"
-import type { Slice } from "../events/Slice.js"
+import type { EncodedEntries, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
@@ -447,37 +447,42 @@ const createdFieldsTexts = (
   return texts
 }
 
-/** Issues per piece of the snapshot text: pieces of a few hundred kilobytes, not one string of the whole slice. */
-const ISSUES_PER_PIECE = 512
-
 /**
- * `JSON.stringify(encodeIssues(state))` as a value, written issue by issue:
- * an issue whose fields are still the very object an event just sealed
- * carried takes that event's text of them instead of serialising them again.
+ * Each issue's entry of the snapshot, in id order: the text of
+ * `encodeIssues(state)[i]`, where an issue whose fields are still the very
+ * object an event just sealed carried takes that event's text of them
+ * instead of serialising them again.
  */
-export const encodeIssuesText = (
+export const encodeIssueEntries = (
   state: IssuesState,
   sealed: ReadonlyArray<Envelope>,
   dataText: (event: Envelope) => string | undefined
-): ReadonlyArray<string> => {
+): EncodedEntries => {
   const known = createdFieldsTexts(sealed, dataText)
-  const records = allIssues(state)
-  const pieces: Array<string> = []
-  let piece = "["
-  records.forEach((record, i) => {
+  const entries: Array<readonly [string, IssueRecord]> = []
+  HashMap.forEach(state.issues, (record, id) => entries.push([id, record]))
+  entries.sort((a, b) => compareText(a[0], b[0]))
+  const keys = new Array<string>(entries.length)
+  const texts = new Array<string>(entries.length)
+  const columns = new Array<ReadonlyArray<unknown>>(entries.length)
+  entries.forEach(([id, record], i) => {
     const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
     const rest = JSON.stringify(
       record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
     )
-    piece += `${i === 0 ? "" : ","}{"fields":${fields},${rest.slice(1)}`
-    if ((i + 1) % ISSUES_PER_PIECE === 0) {
-      pieces.push(piece)
-      piece = ""
-    }
+    keys[i] = id
+    texts[i] = `{"fields":${fields},${rest.slice(1)}`
+    columns[i] = issueColumns(record.fields)
   })
-  pieces.push(`${piece}]`)
-  return pieces
+  return { keys, texts, columns }
 }
+
+/** What `bd list` filters on: status, assignee, type (null where absent). */
+export const issueColumns = (fields: Readonly<Record<string, unknown>>): ReadonlyArray<unknown> => [
+  fields["status"] ?? null,
+  fields["assignee"] ?? null,
+  fields["issue_type"] ?? null
+]
 
 export const decodeIssues = (json: unknown): IssuesState => {
   const records = (json as ReadonlyArray<EncodedIssue>).map(decodeIssue)
@@ -501,5 +506,15 @@ export const IssuesSlice: Slice<IssuesState> = {
   evolveAll,
   encode: encodeIssues,
   decode: decodeIssues,
-  encodeText: encodeIssuesText
+  entries: {
+    encodeEntries: encodeIssueEntries,
+    decodeSome: decodeIssues,
+    keysIn: (state) => {
+      const keys: Array<string> = []
+      HashMap.forEach(state.issues, (_, id) => keys.push(id))
+      return keys.sort(compareText)
+    },
+    touched: issuesTouched,
+    columns: (state, key) => Option.match(getIssue(state, key), { onNone: () => [], onSome: (record) => issueColumns(record.fields) })
+  }
 }

@@ -31,6 +31,9 @@ export const TownSlices: { readonly [K in SliceName]: Slice<TownState[K]> } = {
 
 export const SliceNames = Object.keys(TownSlices) as ReadonlyArray<SliceName>
 
+/** The slices kept as entries under keys (src/events/Slice.ts, `entries`). */
+export type KeyedSliceName = "issues"
+
 export const initialTownState: TownState = {
   clock: ClockSlice.initial,
   peers: PeersSlice.initial,

@@ -6,7 +6,7 @@
  */
 import { Context, type Effect, type Either, type Stream } from "effect"
 import type { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
-import type { SliceName, TownState, TownViewValues, ViewName } from "../domain/Town.js"
+import type { KeyedSliceName, SliceName, TownState, TownViewValues, ViewName } from "../domain/Town.js"
 import type { Envelope, ForeignEvent, NewEvent } from "./Envelope.js"
 
 export type LogError = IntegrityError | StorageError | RequiresDirectDatabaseAccess
@@ -64,9 +64,30 @@ export interface Replay<K extends SliceName> {
   readonly last: ReplayedEvent | undefined
 }
 
+/** Some entries of a keyed slice: the first `limit` matching keys in key order, and how many match in all. */
+export interface Selected<K extends KeyedSliceName> {
+  readonly head: LogHead
+  /** Holds at least the entries under `keys`, each exact at the head. */
+  readonly state: StateOf<K>
+  readonly keys: ReadonlyArray<string>
+  readonly total: number
+}
+
 export interface EventLogService {
   readonly town: string
   readonly load: <K extends SliceName>(slices: ReadonlyArray<K>) => Effect.Effect<Loaded<K>, LogError>
+  /**
+   * A keyed slice holding (at least) the entries under these keys that
+   * exist, each exact at the head, without reading the others where the
+   * snapshot has an index.
+   */
+  readonly lookup: <K extends KeyedSliceName>(slice: K, keys: ReadonlyArray<string>) => Effect.Effect<Loaded<K>, LogError>
+  /** The first `limit` (> 0) entries of a keyed slice whose columns match, in key order, and how many match in all. */
+  readonly select: <K extends KeyedSliceName>(
+    slice: K,
+    match: (columns: ReadonlyArray<unknown>) => boolean,
+    limit: number
+  ) => Effect.Effect<Selected<K>, LogError>
   readonly transact: <K extends SliceName, A, E>(
     slices: ReadonlyArray<K>,
     decide: (state: StateOf<K | "clock">, head: LogHead) => Either.Either<Decision<A>, E>

@@ -6,6 +6,40 @@
  */
 import type { Envelope } from "./Envelope.js"
 
+/**
+ * A slice made of entries under keys (the work items under their ids). Its
+ * snapshot file holds one entry a line, sorted by key, with an index beside
+ * it (keys, where each line is, and a few columns to filter on), so a reader
+ * can take some entries of a large slice without parsing the rest.
+ */
+export interface EncodedEntries {
+  readonly keys: ReadonlyArray<string>
+  readonly texts: ReadonlyArray<string>
+  readonly columns: ReadonlyArray<ReadonlyArray<unknown>>
+}
+
+export interface KeyedEntries<S> {
+  /**
+   * The entries in key order: their keys, their snapshot texts (each one
+   * JSON value on one line) and their columns. A text may reuse the
+   * canonical text of the data of events just sealed (`dataText`, undefined
+   * when not known) instead of serialising it again.
+   */
+  readonly encodeEntries: (
+    state: S,
+    sealed: ReadonlyArray<Envelope>,
+    dataText: (event: Envelope) => string | undefined
+  ) => EncodedEntries
+  /** A state holding only these entries of the snapshot (decoded from their JSON values), as `decode` would. */
+  readonly decodeSome: (entries: ReadonlyArray<unknown>) => S
+  /** The keys present in a state, in key order. */
+  readonly keysIn: (state: S) => ReadonlyArray<string>
+  /** The keys whose entries an event may change. */
+  readonly touched: (event: Envelope) => ReadonlyArray<string>
+  /** What a selection filters on, for the entry under `key` (kept in the index for every entry). */
+  readonly columns: (state: S, key: string) => ReadonlyArray<unknown>
+}
+
 export interface Slice<S> {
   readonly name: string
   readonly initial: S
@@ -22,15 +56,6 @@ export interface Slice<S> {
   /** A JSON value for the snapshot file, and back. */
   readonly encode: (state: S) => unknown
   readonly decode: (json: unknown) => S
-  /**
-   * The snapshot file's text, in pieces to write one after another: the
-   * same JSON value as `encode`, which may reuse the canonical text of the
-   * data of events just sealed (`dataText`, undefined when not known)
-   * instead of serialising it again.
-   */
-  readonly encodeText?: (
-    state: S,
-    sealed: ReadonlyArray<Envelope>,
-    dataText: (event: Envelope) => string | undefined
-  ) => ReadonlyArray<string>
+  /** Set for a slice of keyed entries: its snapshot is one entry a line, with an index. */
+  readonly entries?: KeyedEntries<S>
 }

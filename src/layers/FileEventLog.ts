@@ -8,7 +8,16 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
-import { type SliceName, SliceNames, type TownState, TownSlices, type TownViewValues, type ViewName, TownViews } from "../domain/Town.js"
+import {
+  type KeyedSliceName,
+  type SliceName,
+  SliceNames,
+  type TownState,
+  TownSlices,
+  type TownViewValues,
+  TownViews,
+  type ViewName
+} from "../domain/Town.js"
 import { canonicalJson, canonicalObject } from "../events/Canonical.js"
 import { sealBody, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
@@ -35,7 +44,9 @@ import {
   writeSnapshot
 } from "./LogFiles.js"
 import type { Projection } from "../events/Projection.js"
+import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
+import { entriesFiles, indexFile, indexMismatch } from "./SnapshotEntries.js"
 import type { Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -251,6 +262,39 @@ const make = (options: FileEventLogOptions): EventLogService => {
       }))
     )
 
+  const keyedSlice = <K extends KeyedSliceName>(name: K) => TownSlices[name] as KeyedSlice<TownState[K]>
+
+  const lookup: EventLogService["lookup"] = <K extends KeyedSliceName>(name: K, keys: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      const found = Effect.try({ try: () => lookupEntries(dir, name, keyedSlice(name), keys), catch: mapError })
+      return Effect.flatMap(found, (entries) =>
+        entries === undefined
+          ? load([name])
+          : Effect.succeed({ head: { seq: entries.end.seq, hash: entries.end.hash }, state: { [name]: entries.state } as StateOf<K> }))
+    })
+
+  const select: EventLogService["select"] = <K extends KeyedSliceName>(
+    name: K,
+    match: (columns: ReadonlyArray<unknown>) => boolean,
+    limit: number
+  ) =>
+    Effect.suspend(() => {
+      const slice = keyedSlice(name)
+      const selected = Effect.try({ try: () => selectEntries(dir, name, slice, match, limit), catch: mapError })
+      return Effect.flatMap(selected, (selection) => {
+        if (selection !== undefined) {
+          const { end, keys, state, total } = selection
+          return Effect.succeed({ head: { seq: end.seq, hash: end.hash }, state: { [name]: state } as StateOf<K>, keys, total })
+        }
+        // No index (no snapshot yet, or one written by an older bd): the whole slice.
+        return Effect.map(load([name]), (loaded) => {
+          const state = loaded.state[name]
+          const matching = slice.entries.keysIn(state).filter((key) => match(slice.entries.columns(state, key)))
+          return { head: loaded.head, state: loaded.state, keys: matching.slice(0, limit), total: matching.length }
+        })
+      })
+    })
+
   /** Under the lock: cut an unfinished write left by a crash, and say so. */
   const repairTail = (end: ScanEnd): void => {
     if (end.unfinishedBytes === 0) return
@@ -290,9 +334,10 @@ const make = (options: FileEventLogOptions): EventLogService => {
     writeSnapshot(
       dir,
       meta,
-      SliceNames.map((name) => {
+      SliceNames.flatMap((name) => {
         const slice = TownSlices[name] as Slice<unknown>
-        return [name, slice.encodeText?.(all[name], group, dataText) ?? JSON.stringify(slice.encode(all[name]))]
+        if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))] as const]
+        return entriesFiles(name, slice.entries.encodeEntries(all[name], group, dataText))
       })
     )
   }
@@ -546,7 +591,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
       catch: mapError
     })
 
-  return { town: options.town, load, transact, read, view, replay, verify }
+  return { town: options.town, load, lookup, select, transact, read, view, replay, verify }
 }
 
 /**
@@ -567,15 +612,28 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
     throw new IntegrityError({ file, line: 0, reason: `the snapshot at seq ${meta.seq} does not match the log` })
   }
   for (const [name, json] of Object.entries(snapshot.raw)) {
-    const slice = TownSlices[name as SliceName] as { encode: (s: unknown) => unknown } | undefined
+    const slice = TownSlices[name as SliceName] as Slice<unknown> | undefined
     if (slice === undefined) continue
+    const state = folded[name as SliceName]
     const stored = canonicalJson(json)
-    if (stored !== canonicalJson(slice.encode(folded[name as SliceName]))) {
+    if (stored !== canonicalJson(slice.encode(state))) {
       throw new IntegrityError({
         file: `${at}/${name}.json`,
         line: 0,
         reason: `the snapshot's ${name} state differs from the log folded to seq ${meta.seq}`
       })
+    }
+    const entries = slice.entries
+    if (entries === undefined || !Array.isArray(json)) continue
+    const mismatch = indexMismatch(
+      at,
+      name,
+      json,
+      { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key) },
+      (a, b) => canonicalJson(a) === canonicalJson(b)
+    )
+    if (mismatch !== undefined) {
+      throw new IntegrityError({ file: `${at}/${indexFile(name)}`, line: 0, reason: `the snapshot's ${name} index is wrong: ${mismatch}` })
     }
   }
 }

@@ -7,6 +7,7 @@
  *   snapshots/CURRENT               name of the current snapshot directory
  *   snapshots/<seq>/meta.json       position and hash of the last folded line
  *   snapshots/<seq>/<slice>.json    one file per slice
+ *   snapshots/<seq>/<slice>.index   where each entry of a keyed slice is (SnapshotEntries.ts)
  *   LOCK                            the writer lock (pid and command)
  */
 import * as fs from "node:fs"
@@ -132,11 +133,20 @@ export const readSnapshotMeta = (dir: string): { readonly meta: SnapshotMeta; re
 export const readSnapshotSlice = (snapshotAt: string, slice: string): unknown =>
   JSON.parse(fs.readFileSync(path.join(snapshotAt, `${slice}.json`), "utf8"))
 
+const writeAll = (fd: number, piece: string | Buffer): void => {
+  if (typeof piece === "string") {
+    fs.writeSync(fd, piece)
+    return
+  }
+  let written = 0
+  while (written < piece.length) written += fs.writeSync(fd, piece, written, piece.length - written)
+}
+
 /** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
-export const writeFileDurably = (file: string, content: string | ReadonlyArray<string>): void => {
+export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string>): void => {
   const fd = fs.openSync(file, "w", 0o644)
   try {
-    for (const piece of typeof content === "string" ? [content] : content) fs.writeSync(fd, piece)
+    for (const piece of typeof content === "string" || Buffer.isBuffer(content) ? [content] : content) writeAll(fd, piece)
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
@@ -153,13 +163,13 @@ export const fsyncDir = (dir: string): void => {
 }
 
 /**
- * Write a snapshot: every slice's JSON text into a fresh directory, fsynced, then CURRENT
+ * Write a snapshot: its files (each slice's JSON text, and indexes) into a fresh directory, fsynced, then CURRENT
  * swapped by rename. A crash at any point leaves the previous snapshot in force.
  */
 export const writeSnapshot = (
   dir: string,
   meta: SnapshotMeta,
-  slices: ReadonlyArray<readonly [string, string | ReadonlyArray<string>]>
+  files: ReadonlyArray<readonly [string, string | Buffer | ReadonlyArray<string>]>
 ): void => {
   const root = snapshotsDir(dir)
   fs.mkdirSync(root, { recursive: true })
@@ -167,7 +177,7 @@ export const writeSnapshot = (
   const at = path.join(root, name)
   fs.rmSync(at, { recursive: true, force: true })
   fs.mkdirSync(at)
-  for (const [slice, text] of slices) writeFileDurably(path.join(at, `${slice}.json`), text)
+  for (const [file, text] of files) writeFileDurably(path.join(at, file), text)
   writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
   fsyncDir(at)
   const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)

@@ -15,7 +15,7 @@ import {
   type IssuesState
 } from "../domain/Issue.js"
 import { IssueNotFound } from "../domain/IssueErrors.js"
-import { allIssues } from "../domain/IssueState.js"
+import { allIssues, issueColumns } from "../domain/IssueState.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { commandMeta, Session } from "./Session.js"
 
@@ -61,6 +61,8 @@ export interface IssuesApi {
   readonly reopen: (id: string) => Effect.Effect<{ readonly issue: IssueFields; readonly changed: boolean }, IssueError>
   readonly show: (id: string) => Effect.Effect<IssueRecord, IssueNotFound | LogError>
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<IssueFields>, LogError>
+  /** The first `limit` (> 0) issues that match, by id, and how many match in all; reads only those where it can. */
+  readonly page: (filter: ListFilter, limit: number) => Effect.Effect<{ readonly issues: ReadonlyArray<IssueFields>; readonly total: number }, LogError>
   /** Import already-parsed records; with `dryRun`, decide only. */
   readonly importRecords: (records: ReadonlyArray<IssueFields>, dryRun: boolean) => Effect.Effect<ImportSummary, IssueError>
   readonly state: Effect.Effect<IssuesState, LogError>
@@ -70,10 +72,18 @@ export class Issues extends Context.Tag("beads/Issues")<Issues, IssuesApi>() {}
 
 const CLOSED = new Set(["closed", "tombstone"])
 
-export const matchesFilter = (filter: ListFilter) => (fields: IssueFields): boolean =>
-  (filter.status === undefined ? filter.all || !CLOSED.has(String(fields["status"])) : fields["status"] === filter.status) &&
-  (filter.assignee === undefined || fields["assignee"] === filter.assignee) &&
-  (filter.type === undefined || fields["issue_type"] === filter.type)
+/** The filter over an issue's columns (issueColumns: status, assignee, type). */
+export const matchesColumns = (filter: ListFilter) => (columns: ReadonlyArray<unknown>): boolean => {
+  const [status, assignee, type] = columns
+  return (filter.status === undefined ? filter.all || !CLOSED.has(String(status)) : status === filter.status) &&
+    (filter.assignee === undefined || assignee === filter.assignee) &&
+    (filter.type === undefined || type === filter.type)
+}
+
+export const matchesFilter = (filter: ListFilter) => {
+  const match = matchesColumns(filter)
+  return (fields: IssueFields): boolean => match(issueColumns(fields))
+}
 
 const summarize = (state: IssuesState, records: ReadonlyArray<IssueFields>, events: number): ImportSummary => {
   let created = 0
@@ -103,7 +113,7 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
         )
 
       const existing = (id: string) =>
-        Effect.flatMap(log.load(["issues"]), (loaded) =>
+        Effect.flatMap(log.lookup("issues", [id]), (loaded) =>
           Option.match(getIssue(loaded.state.issues, id), {
             onNone: () => Effect.fail(new IssueNotFound({ id })),
             onSome: Effect.succeed
@@ -131,6 +141,11 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
         list: (filter) =>
           Effect.map(log.load(["issues"]), (loaded) =>
             allIssues(loaded.state.issues).map((record) => record.fields).filter(matchesFilter(filter))),
+        page: (filter, limit) =>
+          Effect.map(log.select("issues", matchesColumns(filter), limit), (selected) => ({
+            issues: selected.keys.flatMap((id) => Option.match(getIssue(selected.state.issues, id), { onNone: () => [], onSome: (record) => [record.fields] })),
+            total: selected.total
+          })),
         importRecords: (records, dryRun) =>
           Effect.gen(function*() {
             const { actor, at } = yield* meta

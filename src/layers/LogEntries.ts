@@ -1,0 +1,133 @@
+/**
+ * Some entries of a keyed slice at the head, without parsing the rest of it:
+ * the snapshot's index says where each entry is (SnapshotEntries.ts), and
+ * the tail after the snapshot is read, chain-checked, and folded over the
+ * entries it touches. Every key in the state handed back is exact: its
+ * snapshot entry (if any) and every later event that touches it are folded.
+ * Undefined when the snapshot has no index; the caller then loads the slice.
+ */
+import type { Envelope } from "../events/Envelope.js"
+import type { KeyedEntries, Slice } from "../events/Slice.js"
+import { readSnapshotMeta } from "./LogFiles.js"
+import { type ScanEnd, scanLog } from "./LogScan.js"
+import { type EntriesIndex, findKey, readEntries, readEntriesIndex } from "./SnapshotEntries.js"
+
+export type KeyedSlice<S> = Slice<S> & { readonly entries: KeyedEntries<S> }
+
+interface Keyed<S> {
+  readonly at: string
+  readonly index: EntriesIndex
+  readonly tail: ReadonlyArray<ReadonlyArray<Envelope>>
+  readonly touched: ReadonlySet<string>
+  readonly end: ScanEnd
+  /** The state holding the entries at these index positions and those the tail touches, with the tail folded. */
+  readonly stateWith: (positions: ReadonlyArray<number>) => S
+}
+
+/** A snapshot removed by a writer while we read it (writers keep only the previous one) is read again from the new CURRENT. */
+const retryingVanished = <A>(read: () => A): A => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return read()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
+    }
+  }
+}
+
+const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S> | undefined => {
+  const snapshot = readSnapshotMeta(dir)
+  if (snapshot === undefined || snapshot.meta.version !== 1 || !snapshot.meta.slices.includes(name)) return undefined
+  const index = readEntriesIndex(snapshot.at, name)
+  if (index === undefined) return undefined
+  const { meta } = snapshot
+  const tail: Array<ReadonlyArray<Envelope>> = []
+  const touched = new Set<string>()
+  const end = scanLog(dir, { position: meta.position, seq: meta.seq, hash: meta.hash }, (group) => {
+    tail.push(group)
+    for (const event of group) for (const key of slice.entries.touched(event)) touched.add(key)
+  })
+  const touchedPositions = Array.from(touched, (key) => findKey(index, key)).filter((i) => i >= 0)
+  const stateWith = (positions: ReadonlyArray<number>): S => {
+    const all = Array.from(new Set([...positions, ...touchedPositions])).sort((a, b) => a - b)
+    let state = slice.entries.decodeSome(readEntries(snapshot.at, name, index, all))
+    for (const group of tail) {
+      if (slice.evolveAll !== undefined) state = slice.evolveAll(state, group)
+      else for (const event of group) state = slice.evolve(state, event)
+    }
+    return state
+  }
+  return { at: snapshot.at, index, tail, touched, end, stateWith }
+}
+
+/** The entries under `keys` (those that exist), exact at the head. */
+export const lookupEntries = <S>(
+  dir: string,
+  name: string,
+  slice: KeyedSlice<S>,
+  keys: ReadonlyArray<string>
+): { readonly state: S; readonly end: ScanEnd } | undefined =>
+  retryingVanished(() => {
+    const keyed = openKeyed(dir, name, slice)
+    if (keyed === undefined) return undefined
+    const positions = keys.map((key) => findKey(keyed.index, key)).filter((i) => i >= 0)
+    return { state: keyed.stateWith(positions), end: keyed.end }
+  })
+
+export interface Selection<S> {
+  /** Holds at least the selected entries. */
+  readonly state: S
+  /** The first `limit` matching keys, in key order. */
+  readonly keys: ReadonlyArray<string>
+  /** How many entries match in all. */
+  readonly total: number
+  readonly end: ScanEnd
+}
+
+/**
+ * The first `limit` entries whose columns match, in key order, and how many
+ * match in all: the index's columns for entries the tail did not touch,
+ * the folded state's for those it did.
+ */
+export const selectEntries = <S>(
+  dir: string,
+  name: string,
+  slice: KeyedSlice<S>,
+  match: (columns: ReadonlyArray<unknown>) => boolean,
+  limit: number
+): Selection<S> | undefined =>
+  retryingVanished(() => {
+    const keyed = openKeyed(dir, name, slice)
+    if (keyed === undefined) return undefined
+    const { index, touched } = keyed
+    const changed = touched.size === 0 ? [] : (() => {
+      const state = keyed.stateWith([])
+      return slice.entries.keysIn(state).filter((key) => touched.has(key) && match(slice.entries.columns(state, key)))
+    })()
+    // Of the untouched entries, only the first `limit` that match can be shown; all are counted.
+    const shown: Array<number> = []
+    let total = changed.length
+    const row = new Array<unknown>(index.columnCount)
+    for (let i = 0; i < index.keys.length; i++) {
+      if (touched.size > 0 && touched.has(index.keys[i]!)) continue
+      for (let c = 0; c < row.length; c++) row[c] = index.column(c, i)
+      if (!match(row)) continue
+      total++
+      if (shown.length < limit) shown.push(i)
+    }
+    const keys: Array<string> = []
+    let a = 0
+    let b = 0
+    while (keys.length < limit && (a < shown.length || b < changed.length)) {
+      const fromIndex = a < shown.length ? index.keys[shown[a]!]! : undefined
+      const fromTail = b < changed.length ? changed[b]! : undefined
+      if (fromTail === undefined || (fromIndex !== undefined && fromIndex < fromTail)) {
+        keys.push(fromIndex!)
+        a++
+      } else {
+        keys.push(fromTail)
+        b++
+      }
+    }
+    return { state: keyed.stateWith(shown.slice(0, a)), keys, total, end: keyed.end }
+  })
