@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/support/stopDaemons.ts"],
     pool: "forks",
     // Most integration tests wait on bd, git, sshd or MariaDB processes: two
     // files at a time keep a 2-core machine busy without starving either.

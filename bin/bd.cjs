@@ -1,36 +1,76 @@
 #!/usr/bin/env node
-// Start-up matters for a CLI run many times a minute: load the bundled bd
-// through V8's code cache, so most of its code is not parsed and compiled
-// again on every run. The cache is made at build time and remade here when
-// V8 rejects it (another Node version); when it cannot be written, bd
-// simply runs without it.
+// The `bd` command. A command that only reads goes to the bd daemon when
+// one runs for this build (src/cli/Daemon.ts): starting Node costs this
+// process little, evaluating bd costs it nothing. Otherwise bd runs here,
+// and a daemon is started in the background for the next command.
+// BD_NO_DAEMON=1 (or BEADS_NO_DAEMON=1) keeps every command in its own process.
+//
+// Running here, the bundled bd is loaded through V8's code cache, so most
+// of its code is not parsed and compiled again on every run. The cache is
+// made at build time and remade here when V8 rejects it (another Node
+// version); when it cannot be written, bd simply runs without it.
 "use strict"
 const fs = require("node:fs")
 const path = require("node:path")
-const vm = require("node:vm")
-const Module = require("node:module")
 
-const bundle = path.join(__dirname, "..", "dist", "bd-main.cjs")
-const cacheFile = `${bundle}.${process.version}.cache`
-let source
-try {
-  source = fs.readFileSync(bundle, "utf8")
-} catch {
-  process.stderr.write("bd: the CLI is not built yet; run: npm run build\n")
-  process.exit(1)
+const dist = path.join(__dirname, "..", "dist")
+const bundle = path.join(dist, "bd-main.cjs")
+const argv = process.argv.slice(2)
+
+const load = () => {
+  const vm = require("node:vm")
+  const Module = require("node:module")
+  const cacheFile = `${bundle}.${process.version}.cache`
+  let source
+  try {
+    source = fs.readFileSync(bundle, "utf8")
+  } catch {
+    process.stderr.write("bd: the CLI is not built yet; run: npm run build\n")
+    process.exit(1)
+  }
+  let cachedData
+  try {
+    cachedData = fs.readFileSync(cacheFile)
+  } catch {}
+  const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once("beforeExit", () => {
+      try {
+        fs.writeFileSync(`${cacheFile}.${process.pid}`, script.createCachedData())
+        fs.renameSync(`${cacheFile}.${process.pid}`, cacheFile)
+      } catch {}
+    })
+  }
+  const mod = { exports: {} }
+  script.runInThisContext().call(mod.exports, mod.exports, require, mod, bundle, dist)
+  return mod.exports
 }
-let cachedData
-try {
-  cachedData = fs.readFileSync(cacheFile)
-} catch {}
-const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
-if (cachedData === undefined || script.cachedDataRejected) {
-  process.once("beforeExit", () => {
-    try {
-      fs.writeFileSync(`${cacheFile}.${process.pid}`, script.createCachedData())
-      fs.renameSync(`${cacheFile}.${process.pid}`, cacheFile)
-    } catch {}
-  })
+
+if (argv[0] === "--bd-daemon") {
+  load().serve(argv[1], argv[2])
+} else {
+  let client
+  try {
+    client = require(path.join(dist, "bd-client.cjs"))
+  } catch {}
+  const socket = client === undefined ? undefined : client.daemonSocketFor(bundle, process.env)
+  if (socket === undefined) {
+    load().run(argv, undefined)
+  } else {
+    const io = {
+      cwd: process.cwd(),
+      env: process.env,
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+      errIsTTY: process.stderr.isTTY === true
+    }
+    client.runViaDaemon(socket, argv, io).then((outcome) => {
+      if (typeof outcome === "number") {
+        process.exitCode = outcome
+        return
+      }
+      if (outcome === "unavailable" && !client.isDaemonCommand(argv)) client.startDaemon(__filename, socket, process.env)
+      load().run(argv, socket)
+    })
+  }
 }
-const mod = { exports: {} }
-script.runInThisContext().call(mod.exports, mod.exports, require, mod, bundle, path.dirname(bundle))

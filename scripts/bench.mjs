@@ -15,7 +15,7 @@ import { bigLogStart } from "./bench/bigLogStart.mjs"
 import { coldStart } from "./bench/coldStart.mjs"
 import { benchDolt } from "./bench/dolt.mjs"
 import { importIssues } from "./bench/importIssues.mjs"
-import { freezeCli, projectRoot } from "./bench/processes.mjs"
+import { freezeCli, projectRoot, stopDaemon } from "./bench/processes.mjs"
 import { readCommands } from "./bench/readCommands.mjs"
 import { replay } from "./bench/replay.mjs"
 import { machine, renderTable, writeResults } from "./bench/report.mjs"
@@ -90,7 +90,10 @@ for (const built of ["dist/bd-main.cjs", "dist/lib/index.js"]) {
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "bd-bench-"))
 fs.mkdirSync(path.join(root, "home"))
 freezeCli(root)
-const removeRoot = () => fs.rmSync(root, { recursive: true, force: true })
+const removeRoot = () => {
+  stopDaemon(root)
+  fs.rmSync(root, { recursive: true, force: true })
+}
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     removeRoot()

@@ -1,5 +1,6 @@
 // Build: the bundled CLI (dist/bd-main.cjs, loaded by bin/bd.cjs), its V8
-// code cache, and the library (dist/lib: ESM + type declarations).
+// code cache, the daemon client (dist/bd-client.cjs), and the library
+// (dist/lib: ESM + type declarations).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs"
@@ -29,6 +30,19 @@ await build({
   logLevel: "warning"
 })
 
+// The launcher's daemon client, on its own: node built-ins only, loaded before (and mostly instead of) the bundle.
+await build({
+  entryPoints: [path.join(root, "src/cli/DaemonClient.ts")],
+  outfile: path.join(dist, "bd-client.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning"
+})
+
 await build({
   entryPoints: [path.join(root, "src/index.ts")],
   outfile: path.join(dist, "lib", "index.js"),
@@ -55,7 +69,7 @@ execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc
 const bin = path.join(root, "bin/bd.cjs")
 const town = mkdtempSync(path.join(tmpdir(), "bd-build-"))
 try {
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: town, BD_ACTOR: "build", LANG: "C.UTF-8" }
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: town, BD_ACTOR: "build", LANG: "C.UTF-8", BD_NO_DAEMON: "1" }
   const bd = (...args) => execFileSync(process.execPath, [bin, ...args], { cwd: town, env, stdio: "ignore" })
   bd("init", "--town", "build")
   bd("config", "set", "sync.mode", "dolt-native")

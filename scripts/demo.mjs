@@ -17,7 +17,10 @@ fs.mkdirSync(home)
 const env = Object.fromEntries(
   Object.entries(process.env).filter(([key]) => !key.startsWith("BD_") && !key.startsWith("BEADS_"))
 )
-Object.assign(env, { HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), GIT_CONFIG_NOSYSTEM: "1" })
+// The demo's own bd daemon (it serves the read commands), stopped at the end.
+const daemonDir = path.join(work, "daemon")
+fs.mkdirSync(daemonDir, { mode: 0o700 })
+Object.assign(env, { HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), GIT_CONFIG_NOSYSTEM: "1", BD_DAEMON_DIR: daemonDir })
 
 const bold = (text) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text)
 const section = (title) => console.log(`\n${bold(`== ${title} ==`)}`)
@@ -109,6 +112,12 @@ try {
   bd("alpha", ["federation", "replay", "--until", "3"])
   bd("alpha", ["federation", "verify"])
   bd("alpha", ["--readonly", "create", "Not allowed"], { expectFailure: true })
+
+  section("The daemon that ran the read commands")
+  const daemon = JSON.parse(bd("alpha", ["--json", "daemon", "status"], { quiet: true }).stdout)
+  console.log(daemon.running ? `bd daemon: ${daemon.served} read commands served` : "bd daemon: not running")
+  bd("alpha", ["daemon", "stop"])
 } finally {
+  spawnSync(process.execPath, [bdBin, "daemon", "stop"], { cwd: work, env, stdio: "ignore" })
   fs.rmSync(work, { recursive: true, force: true })
 }

@@ -4,7 +4,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { WARMUP_RUNS } from "./coldStart.mjs"
-import { bd, bdMs } from "./processes.mjs"
+import { bd, bdMs, waitForDaemon } from "./processes.mjs"
 import { timeFigure } from "./report.mjs"
 import { alternate } from "./stats.mjs"
 import { fillLikeBigTown } from "./replay.mjs"
@@ -35,6 +35,7 @@ export const bigLogStart = async ({ root, sizes, progress, shared }) => {
     bdMs(["federation", "list-peers"], small.options)
     bdMs(["federation", "list-peers"], big.options)
   }
+  waitForDaemon(small.options)
   const runs = await alternate(
     sizes.bigLogStart,
     () => bdMs(["federation", "list-peers"], small.options),

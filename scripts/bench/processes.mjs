@@ -17,12 +17,13 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
  * library this process loaded at its start. Returns the copy's bin/bd.cjs.
  */
 export const freezeCli = (root) => {
+  fs.mkdirSync(daemonDir(path.join(root, "home")), { recursive: true, mode: 0o700 })
   const copy = path.join(root, "cli")
   fs.mkdirSync(path.join(copy, "bin"), { recursive: true })
   fs.mkdirSync(path.join(copy, "dist"), { recursive: true })
   fs.copyFileSync(path.join(projectRoot, "bin", "bd.cjs"), path.join(copy, "bin", "bd.cjs"))
   const dist = path.join(projectRoot, "dist")
-  for (const file of fs.readdirSync(dist).filter((name) => name.startsWith("bd-main.cjs"))) {
+  for (const file of fs.readdirSync(dist).filter((name) => name.startsWith("bd-main.cjs") || name === "bd-client.cjs")) {
     fs.copyFileSync(path.join(dist, file), path.join(copy, "dist", file))
   }
   return path.join(copy, "bin", "bd.cjs")
@@ -35,8 +36,27 @@ export const childEnv = (home) => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",
   HOME: home,
   BD_ACTOR: "bench",
-  LANG: "C.UTF-8"
+  LANG: "C.UTF-8",
+  // The run's own bd daemon (stopped at the end: stopDaemon), not the user's.
+  BD_DAEMON_DIR: daemonDir(home)
 })
+
+const daemonDir = (home) => path.join(path.dirname(home), "daemon")
+
+/** Wait until the bd daemon that earlier commands started answers (read commands go to it from then on). */
+export const waitForDaemon = (options) => {
+  for (let i = 0; i < 200; i++) {
+    if (JSON.parse(bd(["--json", "daemon", "status"], options).stdout).running) return
+    spawnSync("sleep", ["0.05"])
+  }
+  throw new Error("the bd daemon did not start within 10 s")
+}
+
+/** Stop the run's bd daemon, if one runs. */
+export const stopDaemon = (root) => {
+  const home = path.join(root, "home")
+  spawnSync(process.execPath, [path.join(root, "cli", "bin", "bd.cjs"), "daemon", "stop"], { cwd: root, env: childEnv(home), stdio: "ignore" })
+}
 
 const TIMEOUT_MS = 5 * 60 * 1000
 

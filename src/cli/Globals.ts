@@ -1,11 +1,25 @@
 /**
- * Global flags (`--json`, `--db DIR`, `--actor NAME`, `--readonly`) are
- * accepted anywhere before a `--`, as in beads (`bd --json federation
- * add-peer …` and `bd federation list-peers --json` alike). They are taken
- * out of argv before @effect/cli parses the command, and reach the commands
- * through the Globals tag.
+ * What a command runs with besides its own arguments: the global flags
+ * (taken out of argv by src/cli/GlobalFlags.ts) and the run's directory,
+ * environment and output, through the Globals tag.
  */
 import { Context } from "effect"
+
+/**
+ * What one run of bd talks to: its directory, environment and output. A
+ * process's own for a run in that process; the client's for a command the
+ * daemon serves (src/cli/Daemon.ts), where output goes back over the socket.
+ */
+export interface Io {
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly out: (text: string) => void
+  readonly err: (text: string) => void
+  /** Whether stderr is a terminal (progress lines are shown only there). */
+  readonly errIsTTY: boolean
+  /** The daemon's socket for this build (`bd daemon status|stop`), undefined when there is none. */
+  readonly daemonSocket?: string | undefined
+}
 
 export interface GlobalFlags {
   readonly json: boolean
@@ -15,43 +29,7 @@ export interface GlobalFlags {
   readonly cwd: string
   readonly env: Readonly<Record<string, string | undefined>>
   readonly home: string
+  readonly io: Io
 }
 
 export class Globals extends Context.Tag("beads/Globals")<Globals, GlobalFlags>() {}
-
-const VALUED = new Set(["--db", "--actor"])
-const BOOLEAN = new Set(["--json", "--readonly"])
-
-export interface SplitArgs {
-  readonly flags: { json: boolean; db: string | undefined; actor: string | undefined; readonly: boolean }
-  readonly rest: ReadonlyArray<string>
-  readonly missingValue: string | undefined
-}
-
-/** Separate global flags from the command's own arguments. */
-export const splitGlobalFlags = (args: ReadonlyArray<string>): SplitArgs => {
-  const flags = { json: false, db: undefined as string | undefined, actor: undefined as string | undefined, readonly: false }
-  const rest: Array<string> = []
-  let missingValue: string | undefined
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === "--") {
-      rest.push(...args.slice(i))
-      break
-    }
-    const eq = arg.indexOf("=")
-    const name = eq > 0 ? arg.slice(0, eq) : arg
-    if (BOOLEAN.has(name) && eq < 0) {
-      if (name === "--json") flags.json = true
-      else flags.readonly = true
-    } else if (VALUED.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : args[++i]
-      if (value === undefined) missingValue = name
-      else if (name === "--db") flags.db = value
-      else flags.actor = value
-    } else {
-      rest.push(arg)
-    }
-  }
-  return { flags, rest, missingValue }
-}

@@ -9,6 +9,7 @@ import { exportIssues, issuesJsonl } from "../layers/JsonlFiles.js"
 import { Town } from "../layers/Town.js"
 import { type ImportSummary, Issues } from "../services/Issues.js"
 import { emit } from "./Output.js"
+import { Globals } from "./Globals.js"
 import { inTown, refuseIfReadonly } from "./Runtime.js"
 
 const readText = (file: string) =>
@@ -40,7 +41,8 @@ export const exportCommand = Command.make(
       if (Option.getOrUndefined(output) === "-") {
         // The same bytes as the file: nothing at all for an empty town.
         const text = issuesJsonl(state)
-        return yield* Effect.sync(() => process.stdout.write(text))
+        const { io } = yield* Globals
+        return yield* Effect.sync(() => io.out(text))
       }
       yield* refuseIfReadonly
       const file = Option.isSome(output) ? path.resolve(output.value) : yield* defaultFile

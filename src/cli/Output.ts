@@ -6,7 +6,7 @@
  */
 import { Console, Effect } from "effect"
 import { ExitCode, isUserError, type UserError } from "../domain/Errors.js"
-import { Globals } from "./Globals.js"
+import { Globals, type Io } from "./Globals.js"
 
 /** Print a result: `json()` under `--json`, else `text()` lines. */
 export const emit = (json: () => unknown, text: () => string | ReadonlyArray<string>) =>
@@ -18,8 +18,8 @@ export const emit = (json: () => unknown, text: () => string | ReadonlyArray<str
   })
 
 /** A warning for people (repairs, takeovers): always stderr, so JSON output stays clean. */
-export const notice = (message: string): void => {
-  process.stderr.write(`bd: ${message}\n`)
+export const noticeOn = (io: Io) => (message: string): void => {
+  io.err(`bd: ${message}\n`)
 }
 
 export interface RenderedError {
@@ -43,12 +43,12 @@ export const renderError = (error: unknown): RenderedError => {
   }
 }
 
-export const printError = (rendered: RenderedError, json: boolean): void => {
+export const printError = (rendered: RenderedError, json: boolean, io: Io): void => {
   if (json) {
     const { code, hint, message } = rendered
-    process.stdout.write(`${JSON.stringify({ code, message, hint })}\n`)
+    io.out(`${JSON.stringify({ code, message, hint })}\n`)
   } else {
-    process.stderr.write(`Error: ${rendered.message}\nHint: ${rendered.hint}\n`)
+    io.err(`Error: ${rendered.message}\nHint: ${rendered.hint}\n`)
   }
 }
 

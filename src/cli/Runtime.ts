@@ -22,11 +22,11 @@ import { TrustStoreLive } from "../services/TrustStore.js"
 import { ProgressOnTerminal, ProgressSilent } from "../services/Progress.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
-import { notice } from "./Output.js"
+import { noticeOn } from "./Output.js"
 
-const gitUserName = (cwd: string): string | undefined => {
+const gitUserName = (cwd: string, env: GlobalFlags["env"]): string | undefined => {
   try {
-    return execFileSync("git", ["config", "user.name"], { cwd, encoding: "utf8", timeout: 3_000, stdio: ["ignore", "pipe", "ignore"] })
+    return execFileSync("git", ["config", "user.name"], { cwd, env, encoding: "utf8", timeout: 3_000, stdio: ["ignore", "pipe", "ignore"] })
   } catch {
     return undefined
   }
@@ -75,7 +75,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       lockTimeoutMs: cfg.lockTimeoutMs,
       command,
       snapshotEvery: Number.isFinite(snapshotEvery) && snapshotEvery > 0 ? snapshotEvery : DEFAULT_SNAPSHOT_EVERY,
-      notice
+      notice: noticeOn(globals.io)
     }
     const secretsDir = townSecretsDir(globals.env, globals.home, info.townId)
     const credentials = CredentialsLive(secretsDir)
@@ -98,7 +98,7 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
             beadsActor: globals.env["BEADS_ACTOR"],
             bdActor: globals.env["BD_ACTOR"],
             configActor: cfg.actor,
-            gitUserName: () => gitUserName(globals.cwd),
+            gitUserName: () => gitUserName(globals.cwd, globals.env),
             user: globals.env["USER"]
           })
         )),
@@ -122,8 +122,8 @@ export const townLayer = (globals: GlobalFlags, command: string) => {
       extraIdentifiers: cfg.identifierFields,
       pseudonym: () => ensureTownKeys(secretsDir, info.beadsDir).pseudonym
     })
-    const progress = !globals.json && process.stderr.isTTY === true
-      ? ProgressOnTerminal((text) => process.stderr.write(text))
+    const progress = !globals.json && globals.io.errIsTTY
+      ? ProgressOnTerminal(globals.io.err)
       : ProgressSilent
     return Layer.provideMerge(Layer.merge(sync, TrustStoreLive), Layer.mergeAll(withIssues, remote, progress))
   }))

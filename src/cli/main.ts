@@ -10,8 +10,11 @@ import * as os from "node:os"
 import { ExitCode } from "../domain/Errors.js"
 import { logCommand, replayCommand, verifyCommand } from "./AuditCommands.js"
 import { configCommand } from "./ConfigCommands.js"
+import { daemonCommand } from "./DaemonCommands.js"
 import { doltCommand, withProjectionLag } from "./DoltCommands.js"
-import { Globals, splitGlobalFlags } from "./Globals.js"
+import { splitGlobalFlags } from "./GlobalFlags.js"
+import { Globals, type Io } from "./Globals.js"
+import { consoleOn } from "./IoConsole.js"
 import { initCommand } from "./InitCommand.js"
 import { printError, renderError } from "./Output.js"
 import { closeCommand, createCommand, listCommand, reopenCommand, showCommand, updateCommand } from "./IssueCommands.js"
@@ -71,39 +74,57 @@ const bd = Command.make("bd", {
     syncCommand,
     configCommand,
     federation,
-    doltCommand
+    doltCommand,
+    daemonCommand
   ])
 )
 
 const cli = Command.run(bd, { name: "bd", version: VERSION })
 
-export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+/** This process's own directory, environment and output. */
+export const processIo = (daemonSocket?: string): Io => ({
+  cwd: process.cwd(),
+  env: process.env,
+  out: (text) => {
+    process.stdout.write(text)
+  },
+  err: (text) => {
+    process.stderr.write(text)
+  },
+  errIsTTY: process.stderr.isTTY === true,
+  daemonSocket
+})
+
+/** Run one command line; its exit code. */
+export const main = async (argv: ReadonlyArray<string>, io: Io = processIo()): Promise<number> => {
   const split = splitGlobalFlags(argv)
   const globals = {
     ...split.flags,
-    cwd: process.cwd(),
-    env: process.env,
-    home: process.env["HOME"] ?? os.homedir()
+    cwd: io.cwd,
+    env: io.env,
+    home: io.env["HOME"] ?? os.homedir(),
+    io
   }
   if (split.missingValue !== undefined) {
-    printError({ code: "Usage", message: `${split.missingValue} needs a value`, hint: "see: bd --help", exitCode: ExitCode.usage }, globals.json)
+    printError({ code: "Usage", message: `${split.missingValue} needs a value`, hint: "see: bd --help", exitCode: ExitCode.usage }, globals.json, io)
     return ExitCode.usage
   }
   const program = cli(["node", "bd", ...split.rest]).pipe(
     Effect.provideService(Globals, globals),
-    Effect.provide(NodeContext.layer)
+    Effect.provide(NodeContext.layer),
+    Effect.withConsole(consoleOn(io))
   )
   const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit)) return ExitCode.ok
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) {
     // @effect/cli has already printed what was wrong with the command line.
-    if (globals.json) printError({ code: "Usage", message: "invalid command line", hint: "see: bd --help", exitCode: ExitCode.usage }, true)
+    if (globals.json) printError({ code: "Usage", message: "invalid command line", hint: "see: bd --help", exitCode: ExitCode.usage }, true, io)
     return ExitCode.usage
   }
   const error = Option.getOrElse(failure, () => Cause.squash(exit.cause))
   const rendered = renderError(error)
   const reported = typeof error === "object" && error !== null && (error as { reported?: unknown }).reported === true
-  if (!(reported && globals.json)) printError(rendered, globals.json)
+  if (!(reported && globals.json)) printError(rendered, globals.json, io)
   return rendered.exitCode
 }

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
+import { processIo } from "../../src/cli/main.js"
 import { expectProjectionEqualsState, externalServer, freshServer, type Server, type TestTown, useMariaDb } from "./support.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -88,7 +89,7 @@ const cliTown = async (server: Server | undefined): Promise<CliTown> => {
     beadsDir: init.beadsDir,
     townId: init.townId,
     env,
-    globals: { json: false, db: dir, actor: "tester", readonly: false, cwd: dir, env, home } satisfies GlobalFlags
+    globals: { json: false, db: dir, actor: "tester", readonly: false, cwd: dir, env, home, io: { ...processIo(), cwd: dir, env } } satisfies GlobalFlags
   }
   await ok(town, ["config", "set", "sync.mode", "dolt-native"])
   return town

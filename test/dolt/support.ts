@@ -15,6 +15,7 @@ import * as path from "node:path"
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise"
 import { afterAll, beforeAll, expect } from "vitest"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
+import { processIo } from "../../src/cli/main.js"
 import { type TownServices, townLayer } from "../../src/cli/Runtime.js"
 import { canonicalJson } from "../../src/events/Canonical.js"
 import type { Envelope } from "../../src/events/Envelope.js"
@@ -118,7 +119,7 @@ export const openTown = (root: string, name: string, server: Server | undefined,
     }
     ensureTownKeys(townSecretsDir(env, home, init.town.townId), beadsDir)
     yield* setConfigValue(path.join(beadsDir, "config.yaml"), "sync.mode", "dolt-native")
-    const globals: GlobalFlags = { json: false, db: dir, actor: "tester", readonly: false, cwd: dir, env, home }
+    const globals: GlobalFlags = { json: false, db: dir, actor: "tester", readonly: false, cwd: dir, env, home, io: { ...processIo(), cwd: dir, env } }
     const town: TestTown = { name, dir, beadsDir, townId: init.town.townId, globals }
     return town
   })

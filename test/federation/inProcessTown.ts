@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
+import { processIo } from "../../src/cli/main.js"
 import { type TownServices, townLayer } from "../../src/cli/Runtime.js"
 import { EventLog } from "../../src/events/EventLog.js"
 import { setConfigValue } from "../../src/layers/Config.js"
@@ -102,19 +103,21 @@ export const openTown = (world: World, name: string, options: { readonly skewMs?
     fs.writeFileSync(path.join(beadsDir, "town.json"), `${JSON.stringify({ townId, name, createdAt }, null, 2)}\n`)
     const init = yield* initTown(beadsDir, { name, prefix: undefined, now: createdAt })
     yield* setConfigValue(path.join(beadsDir, "config.yaml"), "sync.mode", "dolt-native")
+    const env = {
+      PATH: process.env["PATH"],
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, ".config"),
+      GIT_CONFIG_NOSYSTEM: "1"
+    }
     const globals: GlobalFlags = {
       json: false,
       db: dir,
       actor: "tester",
       readonly: false,
       cwd: dir,
-      env: {
-        PATH: process.env["PATH"],
-        HOME: home,
-        XDG_CONFIG_HOME: path.join(home, ".config"),
-        GIT_CONFIG_NOSYSTEM: "1"
-      },
-      home
+      env,
+      home,
+      io: { ...processIo(), cwd: dir, env }
     }
     const town: InProcessTown = {
       name,

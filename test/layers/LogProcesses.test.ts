@@ -247,7 +247,9 @@ describe("bd processes sharing one log", () => {
       expectExit(yield* addLoop(town, {}, ["w1"]), 0, "add w1")
       const before = fs.readFileSync(town.segment)
       const nobody = { uid: 65534, gid: 65534 }
-      const refused = yield* bd(["federation", "add-peer", "w2", "file:///tmp/w2"], { cwd: town.cwd, env: town.env, user: nobody })
+      // No daemon: one started as nobody would outlive the suite (daemons are per user).
+      const env = { ...town.env, BD_NO_DAEMON: "1" }
+      const refused = yield* bd(["federation", "add-peer", "w2", "file:///tmp/w2"], { cwd: town.cwd, env, user: nobody })
       expectExit(refused, 9, "add-peer as nobody")
       expect(refused.stderr).toContain("requires direct database access")
       expect(refused.stderr).toContain("not writable")
@@ -255,7 +257,7 @@ describe("bd processes sharing one log", () => {
       expect(fs.readFileSync(town.segment).equals(before)).toBe(true)
       expect(fs.existsSync(town.lock)).toBe(false)
       // Reading needs no write access.
-      const listed = yield* bd(["--json", "federation", "list-peers"], { cwd: town.cwd, env: town.env, user: nobody })
+      const listed = yield* bd(["--json", "federation", "list-peers"], { cwd: town.cwd, env, user: nobody })
       expectExit(listed, 0, "list-peers as nobody")
       expect((JSON.parse(listed.stdout) as ReadonlyArray<{ name: string }>).map((peer) => peer.name)).toEqual(["w1"])
     }), 300_000)

@@ -1,0 +1,178 @@
+/**
+ * The bd daemon, with the real built `bd`: read commands it serves print
+ * exactly what they print without it (text, JSON, errors, exit codes),
+ * each with its own directory and environment; writes never go through it;
+ * a daemon that is gone, killed or unsafe to reach leaves every command
+ * working in its own process. Each test has its own daemon directory.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { isAlive } from "../../src/cli/Daemon.js"
+import { Exit, lines, Sandbox, setupCli, show } from "./support.js"
+
+setupCli()
+
+interface Status {
+  readonly running: boolean
+  readonly pid?: number
+  readonly served?: number
+  readonly socket: string | null
+}
+
+const daemonDirs: Array<{ sb: Sandbox; env: Record<string, string> }> = []
+
+/** A sandbox whose bd uses a daemon directory of its own. */
+const withDaemon = (name: string) => {
+  const sb = new Sandbox(name)
+  const dir = path.join(sb.root, "daemon")
+  fs.mkdirSync(dir, { mode: 0o700 })
+  sb.env = { BD_DAEMON_DIR: dir }
+  daemonDirs.push({ sb, env: { BD_DAEMON_DIR: dir } })
+  return { sb, dir }
+}
+
+afterEach(async () => {
+  for (const { env, sb } of daemonDirs.splice(0)) await sb.run(["daemon", "stop"], { env })
+})
+
+const status = (sb: Sandbox, env: Record<string, string | undefined> = {}) => sb.json<Status>(["daemon", "status"], { env })
+
+/** Wait until the daemon started by an earlier command listens. */
+const running = async (sb: Sandbox): Promise<Status> => {
+  for (let i = 0; i < 100; i++) {
+    const now = await status(sb)
+    if (now.running) return now
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error("the daemon did not start within 10 s")
+}
+
+const both = async (sb: Sandbox, args: ReadonlyArray<string>) => {
+  const served = await sb.run(args)
+  const alone = await sb.run(args, { env: { BD_NO_DAEMON: "1" } })
+  return { served, alone }
+}
+
+describe("the bd daemon", () => {
+  it("serves read commands with the same output, errors and exit codes as a bd on its own", async () => {
+    const { sb } = withDaemon("daemon-same")
+    await sb.town({ mode: "dolt-native" })
+    await sb.ok(["federation", "add-peer", "alpha", "dolthub://org/alpha", "--sovereignty", "t2"])
+    const id = (await sb.json<Record<string, unknown>>(["create", "First", "-p", "1", "--assignee", "ann"]))["id"] as string
+    await sb.ok(["create", "Second", "-t", "bug"])
+    await sb.ok(["close", id, "--reason", "done"])
+    const first = await running(sb)
+    const commands: ReadonlyArray<ReadonlyArray<string>> = [
+      ["federation", "list-peers"],
+      ["--json", "federation", "list-peers"],
+      ["list"],
+      ["list", "--all", "-n", "1"],
+      ["--json", "list", "-s", "closed"],
+      ["show", id],
+      ["show", id, "--json"],
+      ["show", "bd-nope"],
+      ["--json", "show", "bd-nope"],
+      ["list", "--bogus"],
+      ["--json", "list", "--limit", "-1"],
+      ["config", "list"],
+      ["config", "get", "sync.mode"],
+      ["--json", "federation", "log", "--type", "IssueCreated"],
+      ["federation", "conflicts"],
+      ["list", "--help"]
+    ]
+    for (const args of commands) {
+      const { alone, served } = await both(sb, args)
+      expect(served, `bd ${args.join(" ")}\nserved: ${show(served)}\nalone: ${show(alone)}`).toEqual(alone)
+    }
+    const after = await status(sb)
+    expect(first.socket).toBe(after.socket)
+    expect(after.served).toBe((first.served ?? 0) + commands.length)
+  })
+
+  it("never runs a write; the next read sees it", async () => {
+    const { sb } = withDaemon("daemon-writes")
+    await sb.town()
+    await sb.ok(["list"])
+    const before = await running(sb)
+    const created = await sb.json<Record<string, unknown>>(["create", "Written here"])
+    await sb.ok(["update", String(created["id"]), "--status", "in_progress"])
+    expect((await status(sb)).served).toBe(before.served)
+    const listed = await sb.json<Array<Record<string, unknown>>>(["list"])
+    expect(listed.map((issue) => [issue["title"], issue["status"]])).toEqual([["Written here", "in_progress"]])
+    expect((await status(sb)).served).toBe((before.served ?? 0) + 1)
+  })
+
+  it("gives each request its own directory and environment", async () => {
+    const { dir, sb } = withDaemon("daemon-two")
+    const other = new Sandbox("daemon-two-b")
+    other.env = { BD_DAEMON_DIR: dir }
+    await sb.town({ dir: sb.path("a") })
+    await other.town({ dir: other.path("b") })
+    await sb.ok(["create", "In A"], { cwd: sb.path("a") })
+    await other.ok(["create", "In B"], { cwd: other.path("b") })
+    await other.ok(["config", "set", "issue_prefix", "zz"], { cwd: other.path("b") })
+    await sb.ok(["list"], { cwd: sb.path("a") })
+    const base = (await running(sb)).served ?? 0
+    const a = await sb.ok(["list"], { cwd: sb.path("a") })
+    const b = await other.ok(["list"], { cwd: other.path("b"), env: { BD_SYNC_MODE: "realtime" } })
+    expect(a.stdout).toContain("In A")
+    expect(a.stdout).not.toContain("In B")
+    expect(b.stdout).toContain("In B")
+    const mode = await other.ok(["config", "get", "sync.mode"], { cwd: other.path("b"), env: { BD_SYNC_MODE: "realtime" } })
+    expect(mode.stdout.trim()).toBe("realtime")
+    expect((await status(sb)).served).toBe(base + 3)
+  })
+
+  it("a daemon killed without warning leaves commands working, and a new one starts", async () => {
+    const { sb } = withDaemon("daemon-killed")
+    await sb.town()
+    await sb.ok(["create", "Still here"])
+    const first = await running(sb)
+    process.kill(first.pid!, "SIGKILL")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(fs.existsSync(first.socket!)).toBe(true)
+    const listed = await sb.ok(["list"])
+    expect(listed.stdout).toContain("Still here")
+    const second = await running(sb)
+    expect(second.pid).not.toBe(first.pid)
+    expect(second.socket).toBe(first.socket)
+    expect((await sb.ok(["list"])).stdout).toBe(listed.stdout)
+  })
+
+  it("BD_NO_DAEMON=1 (or BEADS_NO_DAEMON=1) starts none; a directory others can enter is not used", async () => {
+    const { dir, sb } = withDaemon("daemon-off")
+    await sb.town()
+    for (const env of [{ BD_NO_DAEMON: "1" }, { BEADS_NO_DAEMON: "true" }]) {
+      await sb.ok(["list"], { env })
+      const off = await status(sb, env)
+      expect(off).toEqual({ running: false, socket: null })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(fs.readdirSync(dir)).toEqual([])
+    fs.chmodSync(dir, 0o777)
+    await sb.ok(["list"])
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(fs.readdirSync(dir)).toEqual([])
+    const text = await sb.ok(["daemon", "status"])
+    expect(lines(text.stdout)[0]).toContain("No daemon for this bd")
+    fs.chmodSync(dir, 0o700)
+  })
+
+  it("bd daemon stop stops it and removes its socket; status and stop say when none runs", async () => {
+    const { sb } = withDaemon("daemon-stop")
+    await sb.town()
+    await sb.ok(["list"])
+    const up = await running(sb)
+    expect((await sb.json<{ stopped: boolean }>(["daemon", "stop"])).stopped).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(fs.existsSync(up.socket!)).toBe(false)
+    expect(isAlive(up.pid!)).toBe(false)
+    expect((await status(sb)).running).toBe(false)
+    const again = await sb.ok(["daemon", "stop"])
+    expect(again.stdout).toBe("The daemon was not running.\n")
+    expect((await status(sb)).running).toBe(false)
+    const usage = await sb.run(["daemon", "restart"])
+    expect(usage.code).toBe(Exit.usage)
+  })
+})
