@@ -69,7 +69,7 @@ if (argv[0] === "--bd-daemon") {
         process.exitCode = outcome
         return
       }
-      if (outcome === "unavailable" && !client.isDaemonCommand(argv)) client.startDaemon(__filename, socket, process.env)
+      if (outcome === "absent" && !client.isDaemonCommand(argv)) client.startDaemon(__filename, socket, process.env)
       load().run(argv, socket)
     })
   }

@@ -70,6 +70,7 @@ const isZombie = (pid: number): boolean => {
   }
 }
 
+/** Whether a process runs: not gone, not a zombie. */
 export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -79,20 +80,97 @@ export const isAlive = (pid: number): boolean => {
   return !isZombie(pid)
 }
 
-/** Take the lock beside the socket; false when a live daemon holds it. A lock whose process is gone is taken over. */
-const takeLock = (lock: string): boolean => {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: "wx", mode: 0o600 })
-      return true
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return false
-      const holder = Number(fs.readFileSync(lock, "utf8"))
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) return false
-      fs.rmSync(lock, { force: true })
-    }
+/**
+ * Whether `pid` is a bd daemon of this user: alive, ours (a process of
+ * another user that now has the pid answers EPERM) and, where /proc says,
+ * started as one.
+ */
+const isDaemon = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
   }
-  return false
+  if (isZombie(pid)) return false
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--bd-daemon")
+  } catch {
+    return true
+  }
+}
+
+const readPid = (file: string): number | undefined => {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8"))
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Take the lock beside the socket; false when a daemon holds it. The lock
+ * appears whole (a file with our pid, hard-linked into place). A lock whose
+ * daemon is gone is moved aside and removed, unless what was moved is not
+ * the lock that was found stale (another daemon took it meanwhile): that
+ * one is put back and this daemon gives way.
+ */
+const takeLock = (lock: string): boolean => {
+  const mine = `${lock}.${process.pid}`
+  const aside = `${lock}.stale.${process.pid}`
+  try {
+    fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.linkSync(mine, lock)
+        return true
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") return false
+      }
+      const holder = readPid(lock)
+      if (holder !== undefined && isDaemon(holder)) return false
+      try {
+        fs.renameSync(lock, aside)
+      } catch {
+        continue
+      }
+      if (readPid(aside) !== holder) {
+        try {
+          fs.linkSync(aside, lock)
+        } catch {
+          // Someone holds it already.
+        }
+        return false
+      }
+    }
+    return false
+  } catch {
+    return false
+  } finally {
+    fs.rmSync(mine, { force: true })
+    fs.rmSync(aside, { force: true })
+  }
+}
+
+/** A request line longer than this, or not complete within REQUEST_MS, is refused. */
+const MAX_REQUEST_BYTES = 8 * 1024 * 1024
+const REQUEST_MS = 5_000
+/** While a command runs, the client hears from the daemon this often (it gives up after a long silence). */
+const HEARTBEAT_MS = 5_000
+
+/** Output in slices, so that no message is too long a string however much a command prints; never between the halves of a surrogate pair. */
+const slices = (text: string): ReadonlyArray<string> => {
+  if (text.length <= TEXT_SLICE) return [text]
+  const out: Array<string> = []
+  let at = 0
+  while (at < text.length) {
+    let end = Math.min(text.length, at + TEXT_SLICE)
+    const last = text.charCodeAt(end - 1)
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
+    out.push(text.slice(at, end))
+    at = end
+  }
+  return out
 }
 
 /** Serve on `socket` until idle for `idleMs` or told to stop. Returns when a daemon is already serving there. */
@@ -105,12 +183,24 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
   let served = 0
   let active = 0
   let idle: NodeJS.Timeout | undefined
+  let bound: number | undefined
 
+  /**
+   * Closing the server unlinks the socket's path, so it is closed only
+   * while the path is still ours; a daemon that lost its socket and lock
+   * to another just exits.
+   */
   const stop = () => {
     if (idle !== undefined) clearTimeout(idle)
-    server.close()
-    fs.rmSync(socket, { force: true })
-    fs.rmSync(lock, { force: true })
+    let ours = false
+    try {
+      ours = bound !== undefined && fs.statSync(socket).ino === bound
+    } catch {
+      ours = false
+    }
+    if (readPid(lock) === process.pid) fs.rmSync(lock, { force: true })
+    if (ours) server.close()
+    else process.exit(0)
   }
   const rearm = () => {
     if (idle !== undefined) clearTimeout(idle)
@@ -124,33 +214,34 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     const send = (message: DaemonMessage) => {
       if (!connection.destroyed) connection.write(`${JSON.stringify(message)}\n`)
     }
-    // Output in slices, so that no message is too long a string however much a command prints.
-    const sendText = (stream: "o" | "e", text: string) => {
-      for (let at = 0; at < text.length || at === 0; at += TEXT_SLICE) {
-        send((stream === "o" ? { o: text.slice(at, at + TEXT_SLICE) } : { e: text.slice(at, at + TEXT_SLICE) }))
-      }
-    }
     send({ ack: true })
     if ("status" in request) {
       send({ status: { pid: process.pid, served, since, socket } })
     } else if ("stop" in request) {
       send({ stopping: true })
       stop()
-    } else if (!servedByDaemon(request.run.argv)) {
+    } else if (!servedByDaemon(request.run.argv) || (request.run.env["TZ"] ?? "") !== (process.env["TZ"] ?? "")) {
+      // Times without an offset are read in the local time zone: only the client's own process knows it.
       send({ local: true })
     } else {
       const { argv, cwd, env, errIsTTY } = request.run
       served++
+      // A client that goes away interrupts its command.
+      const abandoned = new AbortController()
+      connection.once("close", () => abandoned.abort())
+      const heartbeat = setInterval(() => send({ ack: true }), HEARTBEAT_MS)
       const code = await main(argv, {
         cwd,
         env,
         errIsTTY,
-        out: (text) => sendText("o", text),
-        err: (text) => sendText("e", text)
+        out: (text) => slices(text).forEach((o) => send({ o })),
+        err: (text) => slices(text).forEach((e) => send({ e })),
+        signal: abandoned.signal
       }).catch((error: unknown) => {
         send({ e: `bd: internal error: ${error instanceof Error ? error.stack : String(error)}\n` })
         return 1
       })
+      clearInterval(heartbeat)
       send({ exit: code })
     }
     connection.end()
@@ -164,11 +255,16 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     })
     connection.on("error", () => {})
     connection.setEncoding("utf8")
+    const late = setTimeout(() => connection.destroy(), REQUEST_MS)
     let buffered = ""
     connection.on("data", (chunk: string) => {
       buffered += chunk
       const newline = buffered.indexOf("\n")
-      if (newline === -1) return
+      if (newline === -1) {
+        if (buffered.length > MAX_REQUEST_BYTES) connection.destroy()
+        return
+      }
+      clearTimeout(late)
       connection.removeAllListeners("data")
       let request: unknown
       try {
@@ -179,10 +275,24 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
       if (isRequest(request)) void answer(connection, request)
       else connection.destroy()
     })
+    connection.on("close", () => clearTimeout(late))
   })
   server.on("error", () => stop())
   server.listen(socket, () => {
     fs.chmodSync(socket, 0o600)
+    bound = fs.statSync(socket).ino
+    // Another daemon that took the lock meanwhile (a takeover race) serves; this one leaves without touching its files.
+    if (readPid(lock) !== process.pid) process.exit(0)
     rearm()
+    // A daemon whose socket path was taken from it can no longer be reached: it stops.
+    setInterval(() => {
+      let ours = false
+      try {
+        ours = fs.statSync(socket).ino === bound
+      } catch {
+        ours = false
+      }
+      if (!ours) stop()
+    }, 30_000).unref()
   })
 }

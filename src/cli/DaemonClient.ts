@@ -26,19 +26,44 @@ export const daemonDisabled = (env: Env): boolean => isSet(env["BD_NO_DAEMON"]) 
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : -1)
 
+const ownedDirectory = (dir: string): boolean => {
+  try {
+    const stat = fs.lstatSync(dir)
+    return stat.isDirectory() && (uid() === -1 || stat.uid === uid())
+  } catch {
+    return false
+  }
+}
+
 /** The daemon's directory, created if missing; undefined when it is not private to this user. */
 export const daemonDir = (env: Env): string | undefined => {
-  const dir = env["BD_DAEMON_DIR"] ??
-    (env["XDG_RUNTIME_DIR"] ? path.join(env["XDG_RUNTIME_DIR"], "bd") : path.join(env["TMPDIR"] || os.tmpdir(), `bd-${uid()}`))
+  const runtime = env["XDG_RUNTIME_DIR"]
+  const dir = env["BD_DAEMON_DIR"] !== undefined && env["BD_DAEMON_DIR"] !== ""
+    ? path.resolve(env["BD_DAEMON_DIR"])
+    : runtime !== undefined && path.isAbsolute(runtime) && ownedDirectory(runtime)
+    ? path.join(runtime, "bd")
+    : path.join(env["TMPDIR"] || os.tmpdir(), `bd-${uid()}`)
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
     const stat = fs.lstatSync(dir)
-    const private_ = stat.isDirectory() && (stat.mode & 0o077) === 0 && (uid() === -1 || stat.uid === uid())
-    return private_ ? dir : undefined
+    return ownedDirectory(dir) && (stat.mode & 0o077) === 0 ? dir : undefined
   } catch {
     return undefined
   }
 }
+
+/** FNV-1a, to tell builds at different paths apart in a socket name (crypto costs a process milliseconds to load). */
+const shortHash = (text: string): string => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash.toString(36)
+}
+
+/** Longest socket path used: Unix socket paths are limited to about 104 to 108 bytes. */
+const MAX_SOCKET_PATH = 100
 
 /** The socket of the daemon for this bundle, or undefined when the daemon is off or has no safe place. */
 export const daemonSocketFor = (bundle: string, env: Env): string | undefined => {
@@ -48,11 +73,12 @@ export const daemonSocketFor = (bundle: string, env: Env): string | undefined =>
   let build: string
   try {
     const stat = fs.statSync(bundle)
-    build = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`
+    build = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}-${shortHash(fs.realpathSync(bundle))}`
   } catch {
     return undefined
   }
-  return path.join(dir, `daemon-${process.version}-${build}.sock`)
+  const socket = path.join(dir, `daemon-${process.version}-${build}.sock`)
+  return Buffer.byteLength(socket) <= MAX_SOCKET_PATH ? socket : undefined
 }
 
 /** `bd daemon …` asks after the daemon; it never starts one. */
@@ -77,43 +103,55 @@ export interface DaemonStatus {
 
 /** How long a daemon may take to acknowledge a request before the command runs here instead. */
 const ACK_TIMEOUT_MS = 2_000
+/** How long a daemon running a command may stay silent (it sends a heartbeat every 5 s, unless a long synchronous step holds it) before the client gives up. */
+const SILENCE_MS = 120_000
+
+/** How a request ended: answered; no daemon there (start one); or a daemon that did not answer in time or went away. */
+export type Asked = "answered" | "absent" | "unresponsive"
 
 /**
  * Send one request and hand each message of the answer to `onMessage`
- * until it returns true (the answer is complete). Resolves false when
- * there is no daemon, it did not acknowledge in time, or the connection
- * ended before the answer was complete.
+ * until it returns true (the answer is complete).
  */
-export const askDaemon = (socket: string, request: unknown, onMessage: (message: DaemonMessage) => boolean): Promise<boolean> =>
+export const askDaemon = (socket: string, request: unknown, onMessage: (message: DaemonMessage) => boolean): Promise<Asked> =>
   new Promise((resolve) => {
     let done = false
+    let connected = false
     let buffered = ""
     const connection = net.connect(socket)
-    const finish = (complete: boolean) => {
+    const finish = (asked: Asked) => {
       if (done) return
       done = true
       clearTimeout(timer)
       connection.destroy()
-      resolve(complete)
+      resolve(asked)
     }
-    const timer = setTimeout(() => finish(false), ACK_TIMEOUT_MS)
+    let timer = setTimeout(() => finish("unresponsive"), ACK_TIMEOUT_MS)
+    const heard = () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => finish("unresponsive"), SILENCE_MS)
+    }
     connection.setEncoding("utf8")
-    connection.on("error", () => finish(false))
-    connection.on("close", () => finish(false))
-    connection.on("connect", () => connection.write(`${JSON.stringify(request)}\n`))
+    connection.on("error", () => finish(connected ? "unresponsive" : "absent"))
+    connection.on("close", () => finish(connected ? "unresponsive" : "absent"))
+    connection.on("connect", () => {
+      connected = true
+      connection.write(`${JSON.stringify(request)}\n`)
+    })
     connection.on("data", (chunk: string) => {
       buffered += chunk
       let newline = buffered.indexOf("\n")
       while (newline !== -1 && !done) {
-        let message: DaemonMessage
+        let message: unknown
         try {
-          message = JSON.parse(buffered.slice(0, newline)) as DaemonMessage
+          message = JSON.parse(buffered.slice(0, newline))
         } catch {
-          return finish(false)
+          message = undefined
         }
         buffered = buffered.slice(newline + 1)
-        if ("ack" in message) clearTimeout(timer)
-        else if (onMessage(message)) finish(true)
+        if (typeof message !== "object" || message === null) return finish("unresponsive")
+        heard()
+        if (!("ack" in message) && onMessage(message as DaemonMessage)) finish("answered")
         newline = buffered.indexOf("\n")
       }
     })
@@ -122,16 +160,17 @@ export const askDaemon = (socket: string, request: unknown, onMessage: (message:
 /**
  * Run a command line through the daemon, its output written here as it
  * comes. The exit code; "local" when the daemon does not serve this
- * command; "unavailable" when no daemon answered before any output.
+ * command; "absent" when there is no daemon (the caller starts one) and
+ * "unresponsive" when one did not answer in time, before any output.
  */
 export const runViaDaemon = async (
   socket: string,
   argv: ReadonlyArray<string>,
   io: { readonly cwd: string; readonly env: Env; readonly out: (text: string) => void; readonly err: (text: string) => void; readonly errIsTTY: boolean }
-): Promise<number | "local" | "unavailable"> => {
+): Promise<number | "local" | "absent" | "unresponsive"> => {
   let outcome: number | "local" | undefined
   let wrote = false
-  const complete = await askDaemon(socket, { run: { argv, cwd: io.cwd, env: io.env, errIsTTY: io.errIsTTY } }, (message) => {
+  const asked = await askDaemon(socket, { run: { argv, cwd: io.cwd, env: io.env, errIsTTY: io.errIsTTY } }, (message) => {
     if ("o" in message) {
       wrote = true
       io.out(message.o)
@@ -145,8 +184,8 @@ export const runViaDaemon = async (
     }
     return outcome !== undefined
   })
-  if (complete && outcome !== undefined) return outcome
-  if (!wrote) return "unavailable"
+  if (asked === "answered" && outcome !== undefined) return outcome
+  if (!wrote) return asked === "absent" ? "absent" : "unresponsive"
   io.err("bd: the daemon stopped while running this command; run it again (BD_NO_DAEMON=1 runs it without the daemon)\n")
   return 1
 }
@@ -164,7 +203,11 @@ export const startDaemon = async (launcher: string, socket: string, env: Env): P
       stdio: "ignore",
       cwd: "/",
       // Each request brings its own environment; the daemon keeps only what starting node needs.
-      env: { PATH: env["PATH"] ?? "/usr/bin:/bin", LANG: env["LANG"] ?? "C.UTF-8" }
+      env: {
+        PATH: env["PATH"] ?? "/usr/bin:/bin",
+        LANG: env["LANG"] ?? "C.UTF-8",
+        ...(env["TZ"] === undefined ? {} : { TZ: env["TZ"] })
+      }
     })
     child.on("error", () => {})
     child.unref()

@@ -37,7 +37,7 @@ export const daemonStop = Command.make("stop", {}, () =>
     const socket = (yield* Globals).io.daemonSocket
     const stopped = socket === undefined
       ? false
-      : yield* Effect.promise(() => askDaemon(socket, { stop: true }, (message) => "stopping" in message))
+      : (yield* Effect.promise(() => askDaemon(socket, { stop: true }, (message) => "stopping" in message))) === "answered"
     yield* emit(
       () => ({ stopped }),
       () => (socket === undefined ? OFF : stopped ? "Stopped the daemon." : "The daemon was not running.")

@@ -19,6 +19,8 @@ export interface Io {
   readonly errIsTTY: boolean
   /** The daemon's socket for this build (`bd daemon status|stop`), undefined when there is none. */
   readonly daemonSocket?: string | undefined
+  /** Aborted when whoever asked for the run has gone (a daemon's client): the command is interrupted. */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface GlobalFlags {

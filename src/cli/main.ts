@@ -114,7 +114,7 @@ export const main = async (argv: ReadonlyArray<string>, io: Io = processIo()): P
     Effect.provide(NodeContext.layer),
     Effect.withConsole(consoleOn(io))
   )
-  const exit = await Effect.runPromiseExit(program)
+  const exit = await Effect.runPromiseExit(program, io.signal === undefined ? undefined : { signal: io.signal })
   if (Exit.isSuccess(exit)) return ExitCode.ok
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) {

@@ -508,6 +508,10 @@ export const IssuesSlice: Slice<IssuesState> = {
   decode: decodeIssues,
   entries: {
     encodeEntries: encodeIssueEntries,
+    keyOf: (entry) => {
+      const fields = isJsonObject(entry) ? entry["fields"] : undefined
+      return isJsonObject(fields) && typeof fields["id"] === "string" ? fields["id"] : undefined
+    },
     decodeSome: decodeIssues,
     keysIn: (state) => {
       const keys: Array<string> = []

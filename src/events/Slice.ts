@@ -30,6 +30,8 @@ export interface KeyedEntries<S> {
     sealed: ReadonlyArray<Envelope>,
     dataText: (event: Envelope) => string | undefined
   ) => EncodedEntries
+  /** The key of an entry of the snapshot (a JSON value), undefined when it is not one. */
+  readonly keyOf: (entry: unknown) => string | undefined
   /** A state holding only these entries of the snapshot (decoded from their JSON values), as `decode` would. */
   readonly decodeSome: (entries: ReadonlyArray<unknown>) => S
   /** The keys present in a state, in key order. */

@@ -329,7 +329,8 @@ const make = (options: FileEventLogOptions): EventLogService => {
     const group = sealed.envelopes
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
     const all: SliceStates = { ...rest, ...loadedState }
-    const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames }
+    const indexes = SliceNames.filter((name) => TownSlices[name].entries !== undefined)
+    const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames, indexes }
     const dataText = (event: Envelope) => sealed.dataTexts.get(event)
     writeSnapshot(
       dir,
@@ -624,12 +625,12 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
       })
     }
     const entries = slice.entries
-    if (entries === undefined || !Array.isArray(json)) continue
+    if (entries === undefined || !Array.isArray(json) || !(meta.indexes ?? []).includes(name)) continue
     const mismatch = indexMismatch(
       at,
       name,
       json,
-      { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key) },
+      { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key), keyOf: entries.keyOf },
       (a, b) => canonicalJson(a) === canonicalJson(b)
     )
     if (mismatch !== undefined) {

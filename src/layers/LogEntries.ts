@@ -4,7 +4,8 @@
  * the tail after the snapshot is read, chain-checked, and folded over the
  * entries it touches. Every key in the state handed back is exact: its
  * snapshot entry (if any) and every later event that touches it are folded.
- * Undefined when the snapshot has no index; the caller then loads the slice.
+ * Undefined when the snapshot has no index, or a damaged one; the caller
+ * then loads the slice whole (and `verify` reports a damaged index).
  */
 import type { Envelope } from "../events/Envelope.js"
 import type { KeyedEntries, Slice } from "../events/Slice.js"
@@ -20,8 +21,12 @@ interface Keyed<S> {
   readonly tail: ReadonlyArray<ReadonlyArray<Envelope>>
   readonly touched: ReadonlySet<string>
   readonly end: ScanEnd
-  /** The state holding the entries at these index positions and those the tail touches, with the tail folded. */
-  readonly stateWith: (positions: ReadonlyArray<number>) => S
+  /**
+   * The state holding the entries at these index positions and those the
+   * tail touches, with the tail folded; undefined when the index does not
+   * match the slice file (a damaged index: the caller loads the slice whole).
+   */
+  readonly stateWith: (positions: ReadonlyArray<number>) => S | undefined
 }
 
 /** A snapshot removed by a writer while we read it (writers keep only the previous one) is read again from the new CURRENT. */
@@ -48,9 +53,11 @@ const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S>
     for (const event of group) for (const key of slice.entries.touched(event)) touched.add(key)
   })
   const touchedPositions = Array.from(touched, (key) => findKey(index, key)).filter((i) => i >= 0)
-  const stateWith = (positions: ReadonlyArray<number>): S => {
+  const stateWith = (positions: ReadonlyArray<number>): S | undefined => {
     const all = Array.from(new Set([...positions, ...touchedPositions])).sort((a, b) => a - b)
-    let state = slice.entries.decodeSome(readEntries(snapshot.at, name, index, all))
+    const entries = readEntries(snapshot.at, name, index, all, slice.entries.keyOf)
+    if (entries === undefined) return undefined
+    let state = slice.entries.decodeSome(entries)
     for (const group of tail) {
       if (slice.evolveAll !== undefined) state = slice.evolveAll(state, group)
       else for (const event of group) state = slice.evolve(state, event)
@@ -71,7 +78,8 @@ export const lookupEntries = <S>(
     const keyed = openKeyed(dir, name, slice)
     if (keyed === undefined) return undefined
     const positions = keys.map((key) => findKey(keyed.index, key)).filter((i) => i >= 0)
-    return { state: keyed.stateWith(positions), end: keyed.end }
+    const state = keyed.stateWith(positions)
+    return state === undefined ? undefined : { state, end: keyed.end }
   })
 
 export interface Selection<S> {
@@ -100,10 +108,12 @@ export const selectEntries = <S>(
     const keyed = openKeyed(dir, name, slice)
     if (keyed === undefined) return undefined
     const { index, touched } = keyed
-    const changed = touched.size === 0 ? [] : (() => {
+    let changed: ReadonlyArray<string> = []
+    if (touched.size > 0) {
       const state = keyed.stateWith([])
-      return slice.entries.keysIn(state).filter((key) => touched.has(key) && match(slice.entries.columns(state, key)))
-    })()
+      if (state === undefined) return undefined
+      changed = slice.entries.keysIn(state).filter((key) => touched.has(key) && match(slice.entries.columns(state, key)))
+    }
     // Of the untouched entries, only the first `limit` that match can be shown; all are counted.
     const shown: Array<number> = []
     let total = changed.length
@@ -129,5 +139,6 @@ export const selectEntries = <S>(
         b++
       }
     }
-    return { state: keyed.stateWith(shown.slice(0, a)), keys, total, end: keyed.end }
+    const state = keyed.stateWith(shown.slice(0, a))
+    return state === undefined ? undefined : { state, keys, total, end: keyed.end }
   })

@@ -114,6 +114,8 @@ export interface SnapshotMeta {
   readonly hash: string
   readonly position: Position
   readonly slices: ReadonlyArray<string>
+  /** The keyed slices written with an index (absent in snapshots of an older bd). */
+  readonly indexes?: ReadonlyArray<string>
 }
 
 const snapshotsDir = (dir: string): string => path.join(dir, "snapshots")

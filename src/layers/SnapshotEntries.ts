@@ -4,12 +4,16 @@
  *   <slice>.json        a JSON array, one entry a line, sorted by key
  *   <slice>.index       the keys, where each line is, and a few columns (below)
  *
+ * meta.json lists the slices written with an index (`indexes`), so that
+ * `verify` knows one is missing.
+ *
  * The index says where each entry's line is and holds the columns a
  * selection filters on, so `bd show ID` reads one line of a 100,000-issue
  * snapshot and `bd list` reads the index and the lines it shows. Both files
  * are written into the snapshot's directory before CURRENT names it.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import type { EncodedEntries } from "../events/Slice.js"
 
@@ -33,11 +37,19 @@ export const indexFile = (name: string): string => `${name}.index`
  *
  *   "BDX1", then uint32 LE: entries N, columns C, header bytes H
  *   header: JSON {"values":[[…],…]}, each column's distinct values, padded with spaces to 4 bytes
- *   N uint32: each entry's line length in bytes (the lines follow each other from offset 2)
- *   C×N uint32: each entry's column values, as positions in the header's lists
- *   the keys, UTF-8, one per line
+ *   N uint32 LE: each entry's line length in bytes (the lines follow each other from offset 2)
+ *   C×N uint32 LE: each entry's column values, as positions in the header's lists
+ *   the keys, a JSON array (so that any string, a newline or a lone surrogate included, comes back as it was)
  */
 const MAGIC = "BDX1"
+
+const LITTLE_ENDIAN = os.endianness() === "LE"
+
+const uint32Bytes = (values: ArrayLike<number>): Buffer => {
+  const bytes = Buffer.allocUnsafe(values.length * 4)
+  for (let i = 0; i < values.length; i++) bytes.writeUInt32LE(values[i]!, i * 4)
+  return bytes
+}
 
 const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>, rows: ReadonlyArray<ReadonlyArray<unknown>>): Buffer => {
   const n = keys.length
@@ -65,8 +77,7 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
   head.writeUInt32LE(n, 4)
   head.writeUInt32LE(c, 8)
   head.writeUInt32LE(Buffer.byteLength(header), 12)
-  const lengthBytes = Buffer.from(Uint32Array.from(lengths).buffer)
-  return Buffer.concat([head, Buffer.from(header), lengthBytes, Buffer.from(codes.buffer), Buffer.from(keys.join("\n"))])
+  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), Buffer.from(JSON.stringify(keys))])
 }
 
 /**
@@ -93,15 +104,25 @@ export const entriesFiles = (
   return [[`${name}.json`, pieces], [indexFile(name), encodeIndex(keys, lengths, rows)]]
 }
 
-/** Uint32 values from a byte range (copied when the range is not 4-byte aligned in its buffer). */
-const uint32s = (bytes: Buffer, start: number, count: number): Uint32Array => {
+/** Uint32 LE values from a byte range: a view where the machine is little-endian and the range aligned, else read one by one. */
+const uint32s = (bytes: Buffer, start: number, count: number): ArrayLike<number> => {
   const at = bytes.byteOffset + start
-  return at % 4 === 0
-    ? new Uint32Array(bytes.buffer, at, count)
-    : new Uint32Array(Uint8Array.prototype.slice.call(bytes, start, start + count * 4).buffer)
+  if (LITTLE_ENDIAN) {
+    return at % 4 === 0
+      ? new Uint32Array(bytes.buffer, at, count)
+      : new Uint32Array(Uint8Array.prototype.slice.call(bytes, start, start + count * 4).buffer)
+  }
+  return Array.from({ length: count }, (_, i) => bytes.readUInt32LE(start + i * 4))
 }
 
-/** The index of a slice in a snapshot directory; undefined when there is none (written by an older bd) or it is not one. */
+const isStringArray = (value: unknown, length: number): value is ReadonlyArray<string> =>
+  Array.isArray(value) && value.length === length && value.every((item) => typeof item === "string")
+
+/**
+ * The index of a slice in a snapshot directory; undefined when there is
+ * none (written by an older bd) or it is not one (damaged): readers then
+ * load the slice whole, and `verify` says what is wrong.
+ */
 export const readEntriesIndex = (snapshotAt: string, name: string): EntriesIndex | undefined => {
   let bytes: Buffer
   try {
@@ -118,9 +139,15 @@ export const readEntriesIndex = (snapshotAt: string, name: string): EntriesIndex
   const codesAt = lengthsAt + 4 * n
   const keysAt = codesAt + 4 * c * n
   if (keysAt > bytes.length) return undefined
-  const { values } = JSON.parse(bytes.toString("utf8", 16, lengthsAt)) as { values: ReadonlyArray<ReadonlyArray<unknown>> }
-  const keys = n === 0 ? [] : bytes.toString("utf8", keysAt).split("\n")
-  if (keys.length !== n || values.length !== c) return undefined
+  let values: ReadonlyArray<ReadonlyArray<unknown>>
+  let keys: ReadonlyArray<string>
+  try {
+    values = (JSON.parse(bytes.toString("utf8", 16, lengthsAt)) as { values: ReadonlyArray<ReadonlyArray<unknown>> }).values
+    keys = JSON.parse(bytes.toString("utf8", keysAt)) as ReadonlyArray<string>
+  } catch {
+    return undefined
+  }
+  if (!isStringArray(keys, n) || !Array.isArray(values) || values.length !== c || !values.every(Array.isArray)) return undefined
   const lengths = uint32s(bytes, lengthsAt, n)
   const codes = uint32s(bytes, codesAt, c * n)
   const offsets = new Array<number>(n)
@@ -134,7 +161,7 @@ export const readEntriesIndex = (snapshotAt: string, name: string): EntriesIndex
     offsets,
     lengths: Array.from(lengths),
     columnCount: c,
-    column: (k, i) => values[k]![codes[k * n + i]!]
+    column: (k, i) => values[k]![codes[k * n + i]!] ?? null
   }
 }
 
@@ -152,21 +179,40 @@ export const findKey = (index: EntriesIndex, key: string): number => {
   return -1
 }
 
-/** The JSON values of the entries at these positions of the index, read line by line from the slice file. */
-export const readEntries = (snapshotAt: string, name: string, index: EntriesIndex, positions: ReadonlyArray<number>): ReadonlyArray<unknown> => {
+/**
+ * The JSON values of the entries at these positions of the index, read
+ * line by line from the slice file; undefined when a line is not the entry
+ * the index says (not JSON, or another key): the index is damaged.
+ */
+export const readEntries = (
+  snapshotAt: string,
+  name: string,
+  index: EntriesIndex,
+  positions: ReadonlyArray<number>,
+  keyOf: (entry: unknown) => string | undefined
+): ReadonlyArray<unknown> | undefined => {
   if (positions.length === 0) return []
   const fd = fs.openSync(path.join(snapshotAt, `${name}.json`), "r")
   try {
-    return positions.map((i) => {
+    const entries: Array<unknown> = []
+    for (const i of positions) {
       const buffer = Buffer.allocUnsafe(index.lengths[i]!)
       let read = 0
       while (read < buffer.length) {
         const n = fs.readSync(fd, buffer, read, buffer.length - read, index.offsets[i]! + read)
-        if (n === 0) throw new Error(`${name}.json ends before entry ${index.keys[i]} of its index`)
+        if (n === 0) return undefined
         read += n
       }
-      return JSON.parse(buffer.toString("utf8")) as unknown
-    })
+      let entry: unknown
+      try {
+        entry = JSON.parse(buffer.toString("utf8"))
+      } catch {
+        return undefined
+      }
+      if (keyOf(entry) !== index.keys[i]) return undefined
+      entries.push(entry)
+    }
+    return entries
   } finally {
     fs.closeSync(fd)
   }
@@ -181,21 +227,28 @@ export const indexMismatch = (
   snapshotAt: string,
   name: string,
   stored: ReadonlyArray<unknown>,
-  expected: { readonly keys: ReadonlyArray<string>; readonly columnsOf: (key: string) => ReadonlyArray<unknown> },
+  expected: {
+    readonly keys: ReadonlyArray<string>
+    readonly columnsOf: (key: string) => ReadonlyArray<unknown>
+    readonly keyOf: (entry: unknown) => string | undefined
+  },
   sameValue: (a: unknown, b: unknown) => boolean
 ): string | undefined => {
   const index = readEntriesIndex(snapshotAt, name)
-  if (index === undefined) return fs.existsSync(path.join(snapshotAt, indexFile(name))) ? "its index is not an index" : undefined
+  if (index === undefined) return fs.existsSync(path.join(snapshotAt, indexFile(name))) ? "its index is damaged" : "its index is missing"
   if (index.keys.length !== stored.length || index.keys.length !== expected.keys.length) return "its index has another number of entries"
-  const lines = readEntries(snapshotAt, name, index, index.keys.map((_, i) => i))
   for (let i = 0; i < index.keys.length; i++) {
     const key = index.keys[i]!
-    if (key !== expected.keys[i]) return `its index names ${key} where the state has ${expected.keys[i]}`
-    if (!sameValue(lines[i], stored[i])) return `its index points at another entry for ${key}`
+    if (key !== expected.keys[i]) return `its index names ${JSON.stringify(key)} where the state has ${JSON.stringify(expected.keys[i])}`
     const columns = expected.columnsOf(key)
     if (!columns.every((value, c) => c < index.columnCount && sameValue(index.column(c, i), value))) {
-      return `its index has other columns for ${key}`
+      return `its index has other columns for ${JSON.stringify(key)}`
     }
+  }
+  const lines = readEntries(snapshotAt, name, index, index.keys.map((_, i) => i), expected.keyOf)
+  if (lines === undefined) return "its index points at lines that are not the entries it names"
+  for (let i = 0; i < lines.length; i++) {
+    if (!sameValue(lines[i], stored[i])) return `its index points at another entry for ${JSON.stringify(index.keys[i])}`
   }
   return undefined
 }

@@ -5,11 +5,12 @@
  * a daemon that is gone, killed or unsafe to reach leaves every command
  * working in its own process. Each test has its own daemon directory.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { isAlive } from "../../src/cli/Daemon.js"
-import { Exit, lines, Sandbox, setupCli, show } from "./support.js"
+import { BIN, Exit, lines, Sandbox, setupCli, show } from "./support.js"
 
 setupCli()
 
@@ -157,6 +158,58 @@ describe("the bd daemon", () => {
     const text = await sb.ok(["daemon", "status"])
     expect(lines(text.stdout)[0]).toContain("No daemon for this bd")
     fs.chmodSync(dir, 0o700)
+  })
+
+  it("of daemons started at once for one socket, one serves and the others leave", async () => {
+    const { sb } = withDaemon("daemon-race")
+    await sb.town()
+    const socket = (await status(sb)).socket!
+    const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" }
+    const started = Array.from({ length: 6 }, () => spawn(process.execPath, [BIN, "--bd-daemon", socket, ""], { env, stdio: "ignore" }))
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    const live = started.filter((child) => child.exitCode === null && isAlive(child.pid!))
+    expect(live).toHaveLength(1)
+    const up = await running(sb)
+    expect(up.pid).toBe(live[0]!.pid)
+    expect((await sb.ok(["list"])).stdout).toBe("No work items.\n")
+    expect((await status(sb)).served).toBe(1)
+  })
+
+  it("a client in another time zone runs the command itself (times without an offset are local)", async () => {
+    const { sb } = withDaemon("daemon-tz")
+    await sb.town()
+    await sb.ok(["create", "Timed"])
+    const up = await running(sb)
+    const args = ["--json", "federation", "log", "--since", "2000-01-01T00:00"]
+    const env = { TZ: "America/Los_Angeles" }
+    const { alone, served } = { served: await sb.run(args, { env }), alone: await sb.run(args, { env: { ...env, BD_NO_DAEMON: "1" } }) }
+    expect(served).toEqual(alone)
+    expect(served.code).toBe(0)
+    expect((await status(sb)).served).toBe(up.served)
+  })
+
+  it("prints megabytes of output exactly, characters outside the BMP included", async () => {
+    const { sb } = withDaemon("daemon-big")
+    await sb.town()
+    const emoji = "😀".repeat(600_000)
+    const records = [
+      { id: "bd-big1", title: "Even", description: emoji, status: "open", priority: 2, issue_type: "task", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z" },
+      { id: "bd-big2", title: "Odd", description: `x${emoji}`, status: "open", priority: 2, issue_type: "task", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z" }
+    ]
+    const file = path.join(sb.root, "big.jsonl")
+    fs.writeFileSync(file, records.map((record) => JSON.stringify(record)).join("\n"))
+    await sb.ok(["import", file])
+    await sb.ok(["list"])
+    const up = await running(sb)
+    for (const id of ["bd-big1", "bd-big2"]) {
+      for (const args of [["show", id], ["--json", "show", id]]) {
+        const { alone, served } = await both(sb, args)
+        expect(served.code).toBe(0)
+        expect(served.stdout === alone.stdout, `bd ${args.join(" ")}: ${served.stdout.length} vs ${alone.stdout.length} characters`).toBe(true)
+        expect(served.stdout).toContain(id === "bd-big1" ? emoji : `x${emoji}`)
+      }
+    }
+    expect((await status(sb)).served).toBe((up.served ?? 0) + 4)
   })
 
   it("bd daemon stop stops it and removes its socket; status and stop say when none runs", async () => {

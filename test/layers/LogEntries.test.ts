@@ -140,6 +140,46 @@ describe("reading some work items from the snapshot's index and the tail", () =>
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("ids with a newline, a lone surrogate or any Unicode are listed, shown and verified like others", () => {
+    const dir = newLogDir()
+    const { layer } = openLog(dir, { snapshotEvery: 2 })
+    const { pick } = generator(11)
+    return Effect.gen(function*() {
+      const ids = ["a\nb", "x\ud800y", "é-1", "😀", "plain"]
+      yield* write(ids.map((id) => create(id, pick)))
+      yield* write([update("x\ud800y", { status: "open" })])
+      expect(yield* agreesWithFold(ids)).toBe(5)
+      expect((yield* verifyLog).events).toBe(6)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a damaged or missing index: reads load the slice whole, verify names the index", () => {
+    const dir = newLogDir()
+    const { layer } = openLog(dir, { snapshotEvery: 2 })
+    const { pick } = generator(5)
+    return Effect.gen(function*() {
+      const ids = Array.from({ length: 6 }, (_, i) => idOf(i + 1))
+      yield* write(ids.map((id) => create(id, pick)))
+      const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
+      const file = path.join(dir, "snapshots", current, "issues.index")
+      const good = fs.readFileSync(file)
+      // A line length off by one: every line read is cut short; a header that is not JSON; no index at all.
+      const shortLine = Buffer.from(good)
+      const headerBytes = shortLine.readUInt32LE(12)
+      shortLine.writeUInt32LE(shortLine.readUInt32LE(16 + headerBytes) - 1, 16 + headerBytes)
+      const badHeader = Buffer.from(good)
+      badHeader.write("X", 16, "latin1")
+      for (const damaged of [shortLine, badHeader, undefined]) {
+        if (damaged === undefined) fs.rmSync(file)
+        else fs.writeFileSync(file, damaged)
+        expect(yield* agreesWithFold(ids)).toBe(6)
+        const error = yield* Effect.flip(verifyLog)
+        expect(error).toBeInstanceOf(IntegrityError)
+        expect(error.message).toContain("issues.index")
+      }
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("verify refuses an index that points at another entry", () => {
     const dir = newLogDir()
     const { layer } = openLog(dir, { snapshotEvery: 2 })
@@ -150,11 +190,11 @@ describe("reading some work items from the snapshot's index and the tail", () =>
       const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
       const file = path.join(dir, "snapshots", current, "issues.index")
       const bytes = fs.readFileSync(file)
-      // The keys end the index, one per line: swap the first two, so each points at the other's line.
+      // The keys end the index, as a JSON array: swap the first two, so each points at the other's line.
       const sorted = [idOf(1), idOf(2), idOf(3)].sort()
-      const keys = Buffer.from(sorted.join("\n"))
+      const keys = Buffer.from(JSON.stringify(sorted))
       expect(bytes.subarray(bytes.length - keys.length).equals(keys)).toBe(true)
-      const swapped = Buffer.from([sorted[1], sorted[0], sorted[2]].join("\n"))
+      const swapped = Buffer.from(JSON.stringify([sorted[1], sorted[0], sorted[2]]))
       fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, bytes.length - keys.length), swapped]))
       const error = yield* Effect.flip(verifyLog)
       expect(error).toBeInstanceOf(IntegrityError)
