@@ -46,7 +46,7 @@ import {
 import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
-import { entriesFiles, indexFile, indexMismatch } from "./SnapshotEntries.js"
+import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
 import type { Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -99,21 +99,36 @@ interface SnapshotRead {
   readonly at: string
   /** The slice files as stored (JSON values). */
   readonly raw: Readonly<Record<string, unknown>>
+  /** For `verify`: the bytes of each keyed slice's file and of its index, read with the rest. */
+  readonly keyed: Readonly<Record<string, { readonly slice: Buffer; readonly index: Buffer | undefined }>>
 }
 
 /**
- * The current snapshot with the named slices' files read. A snapshot removed
- * by a writer while we read it (writers keep only the previous one) is read
+ * The current snapshot with the named slices' files read (and, for
+ * `verify`, the keyed slices' bytes and indexes). A snapshot removed by a
+ * writer while we read it (writers keep only the previous one) is read
  * again from the new CURRENT.
  */
-const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>): SnapshotRead | undefined => {
+const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexes = false): SnapshotRead | undefined => {
   for (let attempt = 0; ; attempt++) {
     try {
       const snapshot = readSnapshotMeta(dir)
       if (snapshot === undefined) return undefined
       const present = names.filter((name) => snapshot.meta.slices.includes(name))
-      const raw = Object.fromEntries(present.map((name) => [name, readSnapshotSlice(snapshot.at, name)]))
-      return { meta: snapshot.meta, at: snapshot.at, raw }
+      const indexed = withIndexes ? present.filter((name) => (snapshot.meta.indexes ?? []).includes(name)) : []
+      const keyed = Object.fromEntries(indexed.map((name) => {
+        const slice = fs.readFileSync(path.join(snapshot.at, `${name}.json`))
+        const index = readIndexBytes(snapshot.at, name)
+        // No index in a snapshot that is gone (replaced meanwhile) is not a missing index: read the new one.
+        if (index === undefined && readSnapshotMeta(dir)?.at !== snapshot.at) {
+          throw Object.assign(new Error(`${snapshot.at} was replaced`), { code: "ENOENT" })
+        }
+        return [name, { slice, index }]
+      }))
+      const raw = Object.fromEntries(present.map((name) =>
+        [name, name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)]
+      ))
+      return { meta: snapshot.meta, at: snapshot.at, raw, keyed }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
     }
@@ -533,7 +548,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
   const verify: EventLogService["verify"] = Effect.try({
     try: () => {
       const segments = listSegments(dir)
-      const snapshot = readSnapshotFiles(dir, SliceNames)
+      const snapshot = readSnapshotFiles(dir, SliceNames, true)
       const state: SliceStates = {}
       for (const name of SliceNames) (state as Record<string, unknown>)[name] = TownSlices[name].initial
       let events = 0
@@ -625,10 +640,10 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
       })
     }
     const entries = slice.entries
-    if (entries === undefined || !Array.isArray(json) || !(meta.indexes ?? []).includes(name)) continue
+    const files = snapshot.keyed[name]
+    if (entries === undefined || !Array.isArray(json) || files === undefined) continue
     const mismatch = indexMismatch(
-      at,
-      name,
+      files,
       json,
       { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key), keyOf: entries.keyOf },
       (a, b) => canonicalJson(a) === canonicalJson(b)

@@ -124,13 +124,22 @@ const isStringArray = (value: unknown, length: number): value is ReadonlyArray<s
  * load the slice whole, and `verify` says what is wrong.
  */
 export const readEntriesIndex = (snapshotAt: string, name: string): EntriesIndex | undefined => {
-  let bytes: Buffer
+  const bytes = readIndexBytes(snapshotAt, name)
+  return bytes === undefined ? undefined : parseEntriesIndex(bytes)
+}
+
+/** The index file's bytes, undefined when there is none. */
+export const readIndexBytes = (snapshotAt: string, name: string): Buffer | undefined => {
   try {
-    bytes = fs.readFileSync(path.join(snapshotAt, indexFile(name)))
+    return fs.readFileSync(path.join(snapshotAt, indexFile(name)))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
     throw error
   }
+}
+
+/** An index from its bytes; undefined when they are not one. */
+export const parseEntriesIndex = (bytes: Buffer): EntriesIndex | undefined => {
   if (bytes.length < 16 || bytes.toString("latin1", 0, 4) !== MAGIC) return undefined
   const n = bytes.readUInt32LE(4)
   const c = bytes.readUInt32LE(8)
@@ -180,10 +189,33 @@ export const findKey = (index: EntriesIndex, key: string): number => {
 }
 
 /**
- * The JSON values of the entries at these positions of the index, read
- * line by line from the slice file; undefined when a line is not the entry
- * the index says (not JSON, or another key): the index is damaged.
+ * The entries at these positions of the index, each line read by
+ * `readLine(offset, length)`; undefined when a line is not the entry the
+ * index says (cut short, not JSON, or another key): the index is damaged.
  */
+const entriesAt = (
+  index: EntriesIndex,
+  positions: ReadonlyArray<number>,
+  keyOf: (entry: unknown) => string | undefined,
+  readLine: (offset: number, length: number) => string | undefined
+): ReadonlyArray<unknown> | undefined => {
+  const entries: Array<unknown> = []
+  for (const i of positions) {
+    const text = readLine(index.offsets[i]!, index.lengths[i]!)
+    if (text === undefined) return undefined
+    let entry: unknown
+    try {
+      entry = JSON.parse(text)
+    } catch {
+      return undefined
+    }
+    if (keyOf(entry) !== index.keys[i]) return undefined
+    entries.push(entry)
+  }
+  return entries
+}
+
+/** The JSON values of the entries at these positions of the index, read line by line from the slice file. */
 export const readEntries = (
   snapshotAt: string,
   name: string,
@@ -194,38 +226,29 @@ export const readEntries = (
   if (positions.length === 0) return []
   const fd = fs.openSync(path.join(snapshotAt, `${name}.json`), "r")
   try {
-    const entries: Array<unknown> = []
-    for (const i of positions) {
-      const buffer = Buffer.allocUnsafe(index.lengths[i]!)
+    return entriesAt(index, positions, keyOf, (offset, length) => {
+      const buffer = Buffer.allocUnsafe(length)
       let read = 0
-      while (read < buffer.length) {
-        const n = fs.readSync(fd, buffer, read, buffer.length - read, index.offsets[i]! + read)
+      while (read < length) {
+        const n = fs.readSync(fd, buffer, read, length - read, offset + read)
         if (n === 0) return undefined
         read += n
       }
-      let entry: unknown
-      try {
-        entry = JSON.parse(buffer.toString("utf8"))
-      } catch {
-        return undefined
-      }
-      if (keyOf(entry) !== index.keys[i]) return undefined
-      entries.push(entry)
-    }
-    return entries
+      return buffer.toString("utf8")
+    })
   } finally {
     fs.closeSync(fd)
   }
 }
 
 /**
- * Why the index does not describe the slice file (undefined when it does):
- * every entry's line, at its offset, is the entry the file holds there, and
- * the keys and columns are those of the folded state.
+ * Why an index does not describe its slice file (undefined when it does),
+ * from the bytes of both as read together: the keys and columns are those
+ * of the folded state, and every entry's line, at its offset, is the entry
+ * the file holds there.
  */
 export const indexMismatch = (
-  snapshotAt: string,
-  name: string,
+  files: { readonly slice: Buffer; readonly index: Buffer | undefined },
   stored: ReadonlyArray<unknown>,
   expected: {
     readonly keys: ReadonlyArray<string>
@@ -234,8 +257,9 @@ export const indexMismatch = (
   },
   sameValue: (a: unknown, b: unknown) => boolean
 ): string | undefined => {
-  const index = readEntriesIndex(snapshotAt, name)
-  if (index === undefined) return fs.existsSync(path.join(snapshotAt, indexFile(name))) ? "its index is damaged" : "its index is missing"
+  if (files.index === undefined) return "its index is missing"
+  const index = parseEntriesIndex(files.index)
+  if (index === undefined) return "its index is damaged"
   if (index.keys.length !== stored.length || index.keys.length !== expected.keys.length) return "its index has another number of entries"
   for (let i = 0; i < index.keys.length; i++) {
     const key = index.keys[i]!
@@ -245,7 +269,9 @@ export const indexMismatch = (
       return `its index has other columns for ${JSON.stringify(key)}`
     }
   }
-  const lines = readEntries(snapshotAt, name, index, index.keys.map((_, i) => i), expected.keyOf)
+  const { slice } = files
+  const lines = entriesAt(index, index.keys.map((_, i) => i), expected.keyOf, (offset, length) =>
+    offset + length <= slice.length ? slice.toString("utf8", offset, offset + length) : undefined)
   if (lines === undefined) return "its index points at lines that are not the entries it names"
   for (let i = 0; i < lines.length; i++) {
     if (!sameValue(lines[i], stored[i])) return `its index points at another entry for ${JSON.stringify(index.keys[i])}`
