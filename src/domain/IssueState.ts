@@ -447,6 +447,22 @@ const createdFieldsTexts = (
   return texts
 }
 
+/**
+ * `JSON.stringify(encodeStamps(stamps))`, written out for the common case of
+ * an issue set by one event: that stamp's text with its fields added, no
+ * group objects built.
+ */
+const stampsText = (stamps: Readonly<Record<string, Stamp>>): string => {
+  const fields = Object.keys(stamps)
+  if (fields.length === 0) return "[]"
+  const stamp = stamps[fields[0]!]!
+  for (let i = 1; i < fields.length; i++) {
+    if (stamps[fields[i]!]!.event !== stamp.event) return JSON.stringify(encodeStamps(stamps))
+  }
+  const text = JSON.stringify(stamp)
+  return `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${JSON.stringify(sortTexts(fields))}}]`
+}
+
 /** Issues per piece of the snapshot text: pieces of a few hundred kilobytes, not one string of the whole slice. */
 const ISSUES_PER_PIECE = 512
 
@@ -463,19 +479,20 @@ export const encodeIssuesText = (
   const known = createdFieldsTexts(sealed, dataText)
   const records = allIssues(state)
   const pieces: Array<string> = []
-  let piece = "["
+  // Each piece is joined into one flat string: no tree of small strings waits for the write.
+  let parts: Array<string> = ["["]
   records.forEach((record, i) => {
-    const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
-    const rest = JSON.stringify(
-      record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
-    )
-    piece += `${i === 0 ? "" : ","}{"fields":${fields},${rest.slice(1)}`
+    parts.push(i === 0 ? "{\"fields\":" : ",{\"fields\":", known.get(record.fields) ?? JSON.stringify(record.fields))
+    parts.push(",\"stamps\":", stampsText(record.stamps))
+    if (record.heads !== undefined) parts.push(",\"heads\":", JSON.stringify(record.heads))
+    parts.push("}")
     if ((i + 1) % ISSUES_PER_PIECE === 0) {
-      pieces.push(piece)
-      piece = ""
+      pieces.push(parts.join(""))
+      parts = []
     }
   })
-  pieces.push(`${piece}]`)
+  parts.push("]")
+  pieces.push(parts.join(""))
   return pieces
 }
 
