@@ -8,7 +8,7 @@
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
-import { canonicalJson } from "../events/Canonical.js"
+import { canonicalJson, canonicalJsonVerbatim } from "../events/Canonical.js"
 import { chainHashOfBytes, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, type NewEvent } from "../events/Envelope.js"
 import type { LogHead } from "../events/EventLog.js"
@@ -211,7 +211,8 @@ export const sealGroup = (
         prev,
         hash: ""
       }) as { -readonly [K in keyof Envelope]: Envelope[K] }
-    envelope.hash = lines.sealOwn(prev, before, memberText(event.data), after, envelope)
+    const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
+    envelope.hash = lines.sealOwn(prev, before, dataText, after, envelope)
     envelopes.push(envelope)
     clock = evolveClock(clock, envelope)
     prev = envelope.hash

@@ -61,8 +61,15 @@ export interface IssuesApi {
   readonly reopen: (id: string) => Effect.Effect<{ readonly issue: IssueFields; readonly changed: boolean }, IssueError>
   readonly show: (id: string) => Effect.Effect<IssueRecord, IssueNotFound | LogError>
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<IssueFields>, LogError>
-  /** Import already-parsed records; with `dryRun`, decide only. */
-  readonly importRecords: (records: ReadonlyArray<IssueFields>, dryRun: boolean) => Effect.Effect<ImportSummary, IssueError>
+  /**
+   * Import already-parsed records; with `dryRun`, decide only. `verbatim`,
+   * per record, says its strings need no escaping (as `readIssuesJsonl` finds).
+   */
+  readonly importRecords: (
+    records: ReadonlyArray<IssueFields>,
+    dryRun: boolean,
+    verbatim?: ReadonlyArray<boolean>
+  ) => Effect.Effect<ImportSummary, IssueError>
   readonly state: Effect.Effect<IssuesState, LogError>
 }
 
@@ -131,10 +138,10 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
         list: (filter) =>
           Effect.map(log.load(["issues"]), (loaded) =>
             allIssues(loaded.state.issues).map((record) => record.fields).filter(matchesFilter(filter))),
-        importRecords: (records, dryRun) =>
+        importRecords: (records, dryRun, verbatim) =>
           Effect.gen(function*() {
             const { actor, at } = yield* meta
-            const command: IssueCommand = { _tag: "ImportIssues", records, town, actor, at }
+            const command: IssueCommand = { _tag: "ImportIssues", records, verbatim, town, actor, at }
             if (dryRun) {
               const loaded = yield* log.load(["issues"])
               const events = yield* decide(loaded.state.issues, command)
