@@ -13,7 +13,8 @@ import { inTown, refuseIfReadonly } from "./Runtime.js"
 
 const readText = (file: string) =>
   Effect.try({
-    try: () => fs.readFileSync(file, "utf8"),
+    // Read as bytes, then decoded: the same text, and quicker on Node 20 than readFileSync(file, "utf8") for a large file.
+    try: () => fs.readFileSync(file).toString("utf8"),
     catch: (error) =>
       (error as NodeJS.ErrnoException).code === "ENOENT"
         ? new InvalidArgument({ argument: "file", value: file, allowed: "an existing beads JSONL file" })
