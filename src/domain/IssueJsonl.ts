@@ -98,17 +98,39 @@ const parseLine = (line: string): Either.Either<JsonRecord, string> => {
   return reason === undefined ? Either.right(value) : Either.left(reason)
 }
 
+const SURROGATE = /[\ud800-\udfff]/
+
 /**
- * Lines are numbered from 1 as an editor shows them: a BOM does not count,
- * blank lines do, and CRLF ends a line like LF.
+ * Whether every string a JSON line holds, keys included, is written by
+ * `JSON.stringify` as its characters between quotes: the line escapes
+ * nothing (a quote, a backslash or a control character in a string would
+ * be escaped) and has no surrogate (a lone one would be).
  */
-export const parseIssuesJsonl = (
-  text: string,
-  file: string
-): Either.Either<ReadonlyArray<JsonRecord>, ImportInvalid> => {
+const writtenVerbatim = (line: string): boolean => line.indexOf("\\") === -1 && !SURROGATE.test(line)
+
+export interface ParsedJsonl {
+  readonly records: ReadonlyArray<JsonRecord>
+  /**
+   * Per record: whether its strings serialise verbatim (see `writtenVerbatim`),
+   * so an import can write its canonical text without escaping anything.
+   */
+  readonly verbatim: ReadonlyArray<boolean>
+}
+
+/** The records of a file, in order. */
+export const parseIssuesJsonl = (text: string, file: string): Either.Either<ReadonlyArray<JsonRecord>, ImportInvalid> =>
+  Either.map(readIssuesJsonl(text, file), (parsed) => parsed.records)
+
+/**
+ * The records of a file and which of them serialise verbatim. Lines are
+ * numbered from 1 as an editor shows them: a BOM does not count, blank
+ * lines do, and CRLF ends a line like LF.
+ */
+export const readIssuesJsonl = (text: string, file: string): Either.Either<ParsedJsonl, ImportInvalid> => {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text
   const lines = body.split("\n")
   const records: Array<JsonRecord> = []
+  const verbatim: Array<boolean> = []
   const firstLine = new Map<string, number>()
   for (let index = 0; index < lines.length; index++) {
     const raw = lines[index] ?? ""
@@ -126,8 +148,9 @@ export const parseIssuesJsonl = (
     }
     firstLine.set(id, lineNumber)
     records.push(parsed.right)
+    verbatim.push(writtenVerbatim(line))
   }
-  return Either.right(records)
+  return Either.right({ records, verbatim })
 }
 
 const KNOWN: ReadonlySet<string> = new Set(KNOWN_FIELDS)

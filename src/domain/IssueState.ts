@@ -448,6 +448,22 @@ const createdFieldsTexts = (
 }
 
 /**
+ * `JSON.stringify(encodeStamps(stamps))`, written out for the common case of
+ * an issue set by one event: that stamp's text with its fields added, no
+ * group objects built.
+ */
+const stampsText = (stamps: Readonly<Record<string, Stamp>>): string => {
+  const fields = Object.keys(stamps)
+  if (fields.length === 0) return "[]"
+  const stamp = stamps[fields[0]!]!
+  for (let i = 1; i < fields.length; i++) {
+    if (stamps[fields[i]!]!.event !== stamp.event) return JSON.stringify(encodeStamps(stamps))
+  }
+  const text = JSON.stringify(stamp)
+  return `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${JSON.stringify(sortTexts(fields))}}]`
+}
+
+/**
  * Each issue's entry of the snapshot, in id order: the text of
  * `encodeIssues(state)[i]`, where an issue whose fields are still the very
  * object an event just sealed carried takes that event's text of them
@@ -467,11 +483,9 @@ export const encodeIssueEntries = (
   const columns = new Array<ReadonlyArray<unknown>>(entries.length)
   entries.forEach(([id, record], i) => {
     const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
-    const rest = JSON.stringify(
-      record.heads === undefined ? { stamps: encodeStamps(record.stamps) } : { stamps: encodeStamps(record.stamps), heads: record.heads }
-    )
+    const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
     keys[i] = id
-    texts[i] = `{"fields":${fields},${rest.slice(1)}`
+    texts[i] = `{"fields":${fields},"stamps":${stampsText(record.stamps)}${heads}}`
     columns[i] = issueColumns(record.fields)
   })
   return { keys, texts, columns }

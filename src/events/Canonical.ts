@@ -31,6 +31,38 @@ export const canonicalObject = (members: ReadonlyArray<readonly [string, string 
   return `${out}}`
 }
 
+/**
+ * The canonical JSON of a value whose strings, keys included, JSON writes
+ * as their characters between quotes (nothing to escape), written member
+ * by member: a string's text is then built, not scanned by `JSON.stringify`.
+ * Anything but strings, plain records and arrays without holes takes
+ * `canonicalJson`.
+ */
+export const canonicalJsonVerbatim = (value: unknown): string => {
+  if (typeof value === "string") return `"${value}"`
+  if (typeof value !== "object" || value === null || "toJSON" in value) return canonicalJson(value)
+  if (Array.isArray(value)) {
+    let out = "["
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return canonicalJson(value)
+      const item: unknown = value[i]
+      out += `${i === 0 ? "" : ","}${item === undefined ? "null" : canonicalJsonVerbatim(item)}`
+    }
+    return `${out}]`
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return canonicalJson(value)
+  const record = value as Record<string, unknown>
+  const keys = sortTexts(Object.keys(record))
+  let out = "{"
+  for (const key of keys) {
+    const member = record[key]
+    if (member === undefined) continue
+    out += `${out.length === 1 ? "" : ","}"${key}":${canonicalJsonVerbatim(member)}`
+  }
+  return `${out}}`
+}
+
 /** The definition, member by member. */
 const canonicalJsonSlow = (value: unknown): string => {
   if (value === null || typeof value !== "object") {

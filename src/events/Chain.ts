@@ -14,6 +14,11 @@ const sha256Hex: (text: string) => string = typeof crypto.hash === "function"
 
 export const chainHash = (prev: string, body: string): string => sha256Hex(`${prev}\n${body}`)
 
+/** `chainHash` of a line being written: its bytes already laid out as `prev`, a newline and the body (UTF-8). */
+export const chainHashOfBytes: (bytes: Uint8Array) => string = typeof crypto.hash === "function"
+  ? (bytes) => crypto.hash("sha256", bytes, "hex")
+  : (bytes) => crypto.createHash("sha256").update(bytes).digest("hex")
+
 /** Seal an envelope (without hash) into its line and hash. */
 export const sealLine = (unsealed: Omit<Envelope, "hash">): { readonly line: string; readonly hash: string } =>
   sealBody(unsealed.prev, canonicalJson(unsealed))

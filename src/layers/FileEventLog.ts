@@ -6,7 +6,6 @@
 import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { nextStamp } from "../domain/Clock.js"
 import { IntegrityError, RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
 import {
   type KeyedSliceName,
@@ -18,9 +17,8 @@ import {
   TownViews,
   type ViewName
 } from "../domain/Town.js"
-import { canonicalJson, canonicalObject } from "../events/Canonical.js"
-import { sealBody, sealLine } from "../events/Chain.js"
-import { type Envelope, eventId, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
+import { canonicalJson } from "../events/Canonical.js"
+import { type Envelope, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../events/Envelope.js"
 import {
   type Committed,
   EventLog,
@@ -49,6 +47,7 @@ import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
 import type { Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
+import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
 
 export interface FileEventLogOptions {
@@ -161,107 +160,6 @@ const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
     : { position: snapshot.meta.position, seq: snapshot.meta.seq, hash: snapshot.meta.hash }
   const end = scanLog(dir, start, (group) => foldGroup(state, names, group))
   return { state, end, snapshotSeq: snapshot?.meta.seq ?? 0 }
-}
-
-/** Lines are turned into bytes this many at a time, so a large group's text does not stay on the JavaScript heap. */
-const LINES_PER_CHUNK = 256
-
-/** The canonical text of a member, undefined (dropped) when the value is. */
-const memberText = (value: unknown): string | undefined => (value === undefined ? undefined : canonicalJson(value))
-
-interface SealedGroup {
-  readonly envelopes: ReadonlyArray<Envelope>
-  /** The group's lines, in chunks. */
-  readonly chunks: ReadonlyArray<Buffer>
-  /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
-  readonly dataTexts: ReadonlyMap<Envelope, string>
-}
-
-/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
-const sealGroup = (
-  town: string,
-  head: LogHead,
-  clockState: TownState["clock"],
-  foreign: ReadonlyArray<ForeignEvent>,
-  events: ReadonlyArray<NewEvent>,
-  keepDataTexts: boolean
-): SealedGroup => {
-  const evolveClock = TownSlices.clock.evolve
-  let clock = clockState
-  let prev = head.hash
-  let seq = head.seq
-  const total = foreign.length + events.length
-  const envelopes: Array<Envelope> = []
-  const dataTexts = new Map<Envelope, string>()
-  const chunks: Array<Buffer> = []
-  let lines = ""
-  // Where each kept data text sits in `lines`: once the chunk is one flat string, the texts are
-  // taken as slices of it, so the heap holds a few large strings instead of one per event.
-  let kept: Array<readonly [Envelope, number, number]> = []
-  const push = (envelope: Envelope, line: string, data?: { readonly start: number; readonly length: number }) => {
-    envelopes.push(envelope)
-    if (data !== undefined) kept.push([envelope, lines.length + data.start, data.length])
-    lines += `${line}\n`
-    if (envelopes.length % LINES_PER_CHUNK === 0 || envelopes.length === total) {
-      chunks.push(Buffer.from(lines, "utf8"))
-      for (const [event, start, length] of kept) dataTexts.set(event, lines.slice(start, start + length))
-      kept = []
-      lines = ""
-    }
-    clock = evolveClock(clock, envelope)
-    prev = envelope.hash
-  }
-  const commit = () => (seq - head.seq === total ? { commit: true } : {})
-  for (const origin of foreign) {
-    seq++
-    const unsealed = { ...origin, seq, prev, ...commit() }
-    const { hash, line } = sealLine(unsealed)
-    push({ ...unsealed, hash }, line)
-  }
-  for (const event of events) {
-    const stamp = nextStamp(clock, town)
-    seq++
-    const id = eventId(town, stamp.townSeq)
-    const last = seq - head.seq === total
-    const dataText = memberText(event.data)
-    // The envelope's members in code-unit order, its data serialised once for the line and the snapshot.
-    const members: ReadonlyArray<readonly [string, string | undefined]> = [
-      ["actor", memberText(event.actor)],
-      ["at", memberText(event.at)],
-      ["commit", last ? "true" : undefined],
-      ["data", dataText],
-      ["id", memberText(id)],
-      ["lamport", memberText(stamp.lamport)],
-      ["prev", memberText(prev)],
-      ["seen", memberText(stamp.seen)],
-      ["seq", memberText(seq)],
-      ["town", memberText(town)],
-      ["townSeq", memberText(stamp.townSeq)],
-      ["type", memberText(event.type)]
-    ]
-    const body = canonicalObject(members)
-    // The body up to the data's text is the object of the members before it, opened up.
-    const before = canonicalObject(members.slice(0, 3))
-    const dataStart = (before === "{}" ? 1 : before.length) + "\"data\":".length
-    const { hash, line } = sealBody(prev, body)
-    const envelope = {
-      id,
-      town,
-      townSeq: stamp.townSeq,
-      lamport: stamp.lamport,
-      seen: stamp.seen,
-      type: event.type,
-      at: event.at,
-      actor: event.actor,
-      data: event.data,
-      seq,
-      prev,
-      ...(last ? { commit: true } : {}),
-      hash
-    } as Envelope
-    push(envelope, line, keepDataTexts && dataText !== undefined ? { start: dataStart, length: dataText.length } : undefined)
-  }
-  return { envelopes, chunks, dataTexts }
 }
 
 const make = (options: FileEventLogOptions): EventLogService => {

@@ -91,16 +91,18 @@ export const entriesFiles = (
 ): ReadonlyArray<readonly [string, string | Buffer | ReadonlyArray<string>]> => {
   const pieces: Array<string> = []
   const lengths = new Array<number>(texts.length)
-  let piece = "[\n"
+  // Each piece is joined into one flat string: no tree of small strings waits for the write.
+  let parts: Array<string> = ["[\n"]
   texts.forEach((text, i) => {
     lengths[i] = Buffer.byteLength(text)
-    piece += i === texts.length - 1 ? `${text}\n` : `${text},\n`
+    parts.push(text, i === texts.length - 1 ? "\n" : ",\n")
     if ((i + 1) % ENTRIES_PER_PIECE === 0) {
-      pieces.push(piece)
-      piece = ""
+      pieces.push(parts.join(""))
+      parts = []
     }
   })
-  pieces.push(`${piece}]`)
+  parts.push("]")
+  pieces.push(parts.join(""))
   return [[`${name}.json`, pieces], [indexFile(name), encodeIndex(keys, lengths, rows)]]
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import { ExitCode } from "../../src/domain/Errors.js"
 import { allIssues, initialIssues } from "../../src/domain/Issue.js"
-import { parseIssuesJsonl, serializeIssue, serializeIssuesJsonl } from "../../src/domain/IssueJsonl.js"
+import { parseIssuesJsonl, readIssuesJsonl, serializeIssue, serializeIssuesJsonl } from "../../src/domain/IssueJsonl.js"
 import { AT, run } from "./IssueFixtures.js"
 
 const parsed = (text: string) =>
@@ -15,6 +15,19 @@ describe("parseIssuesJsonl", () => {
     expect(parsed(text)).toEqual([{ id: "bd-1", title: "One" }, { id: "bd-2", status: "open" }])
     expect(parsed("{\"id\":\"bd-1\"}")).toEqual([{ id: "bd-1" }])
     expect(parsed("")).toEqual([])
+  })
+
+  it("says which records' strings serialise verbatim: none escaped, no surrogate", () => {
+    const lines = [
+      "{\"id\":\"bd-1\",\"title\":\"plain ü \u2028\"}",
+      "{\"id\":\"bd-2\",\"title\":\"a \\\"quote\\\"\"}",
+      "{\"id\":\"bd-3\",\"title\":\"\\u00fc escaped\"}",
+      "{\"id\":\"bd-4\",\"title\":\"emoji 😀\"}",
+      "{\"id\":\"bd-5\",\"title\":\"lone \ud800\"}"
+    ]
+    const read = Either.getOrThrow(readIssuesJsonl(`${lines.join("\r\n")}\n`, "issues.jsonl"))
+    expect(read.records.map((record) => record["id"])).toEqual(["bd-1", "bd-2", "bd-3", "bd-4", "bd-5"])
+    expect(read.verbatim).toEqual([true, false, false, false, false])
   })
 
   it("accepts statuses it does not know (newer beads versions add some) and null known fields", () => {

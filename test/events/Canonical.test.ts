@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { canonicalJson, canonicalObject } from "../../src/events/Canonical.js"
+import { canonicalJson, canonicalJsonVerbatim, canonicalObject } from "../../src/events/Canonical.js"
 
 /** The definition, written out member by member: what every fast path must reproduce byte for byte. */
 const reference = (value: unknown): string => {
@@ -54,6 +54,21 @@ describe("canonicalJson", () => {
     const members = keys.map((name) => [name, record[name] === undefined ? undefined : canonicalJson(record[name])] as const)
     expect(canonicalObject(members)).toBe(reference(record))
   }, { fastCheck: { numRuns: 500 } })
+
+  it.prop("written verbatim, a value whose strings need no escaping has the same canonical JSON", [jsonish.value], ([value]) => {
+    // The definition escapes only inside strings: no backslash in its text means every string is verbatim.
+    if (value === undefined || reference(value).includes("\\")) return
+    expect(canonicalJsonVerbatim(value)).toBe(reference(value))
+  }, { fastCheck: { numRuns: 2000 } })
+
+  it("written verbatim: nested records and arrays in key order, and what native JSON treats otherwise as before", () => {
+    const record = JSON.parse("{\"z\":[\"b\",{\"y\":1,\"x\":null}],\"10\":\"ü\u2028\",\"9\":true,\"__proto__\":{\"b\":2,\"a\":1}}")
+    expect(canonicalJsonVerbatim(record)).toBe(reference(record))
+    expect(canonicalJsonVerbatim({ at: new Date(0), list: [1, undefined] })).toBe(reference({ at: new Date(0), list: [1, undefined] }))
+    // eslint-disable-next-line no-sparse-arrays
+    expect(canonicalJsonVerbatim({ holes: [1, , 2] })).toBe(reference({ holes: [1, , 2] }))
+    expect(() => canonicalJsonVerbatim({ f: () => 1 })).toThrow(TypeError)
+  })
 
   it("sorts keys by code unit, integer-like keys included, and drops undefined members", () => {
     expect(canonicalJson({ b: 1, a: [undefined, { d: undefined, c: "x" }], 10: true, 9: false })).toBe(

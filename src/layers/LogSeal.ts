@@ -1,0 +1,221 @@
+/**
+ * Sealing a write group: each event gets its seq, its place in the hash
+ * chain and (an own event) its clock fields, and its line is written
+ * straight into byte chunks for the append. An own event's line is built
+ * from the texts of its members in code-unit order, its data serialised
+ * once; the chain hash is taken over the line's bytes where they lie, so a
+ * line is encoded once and never held as a string.
+ */
+import { nextStamp } from "../domain/Clock.js"
+import { type TownState, TownSlices } from "../domain/Town.js"
+import { canonicalJson, canonicalJsonVerbatim } from "../events/Canonical.js"
+import { chainHashOfBytes, sealLine } from "../events/Chain.js"
+import { type Envelope, eventId, type ForeignEvent, type NewEvent } from "../events/Envelope.js"
+import type { LogHead } from "../events/EventLog.js"
+
+export interface SealedGroup {
+  readonly envelopes: ReadonlyArray<Envelope>
+  /** The group's lines, in chunks. */
+  readonly chunks: ReadonlyArray<Buffer>
+  /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
+  readonly dataTexts: ReadonlyMap<Envelope, string>
+}
+
+/** Bytes per chunk: a few hundred lines, written without growing anything. */
+const CHUNK_BYTES = 1 << 20
+
+/** `"hash":"<64 hex>"}` and the newline: the end of a line after its last member's comma. */
+const HASH_PART_LENGTH = 8 + 64 + 2 + 1
+
+/** The canonical text of a member, undefined (dropped) when the value is. */
+const memberText = (value: unknown): string | undefined => (value === undefined ? undefined : canonicalJson(value))
+
+/** A number's canonical text (`JSON.stringify` of it) without the generic path: seq and clock fields are numbers. */
+const numberText = (n: number): string => (Number.isFinite(n) ? String(n) : "null")
+
+/** `"key":text,` for a member, nothing for a dropped one. Keys here are plain ASCII names. */
+const member = (key: string, text: string | undefined): string => (text === undefined ? "" : `"${key}":${text},`)
+
+/**
+ * The canonical text of the last value asked for, kept: the events of one
+ * group mostly share their actor, time and type.
+ */
+const lastText = () => {
+  let value: unknown
+  let text: string | undefined
+  return (next: unknown): string | undefined => {
+    if (next !== value || text === undefined) {
+      value = next
+      text = memberText(next)
+    }
+    return text
+  }
+}
+
+/**
+ * Lines written into chunks of bytes. An own event's line is laid out after
+ * `prev` and a newline, hashed in place with its last comma read as the
+ * closing brace, then moved over them and ended with its hash.
+ */
+const lineChunks = (keepTexts: boolean) => {
+  const chunks: Array<Buffer> = []
+  const dataTexts = new Map<Envelope, string>()
+  let buffer = Buffer.allocUnsafe(CHUNK_BYTES)
+  let used = 0
+  // The chunk's length in UTF-16 units, and whether it is ASCII, to cut kept texts out of it once decoded.
+  let chars = 0
+  let ascii = true
+  let kept: Array<readonly [Envelope, number, number]> = []
+
+  const flush = () => {
+    if (used === 0) return
+    const bytes = buffer.subarray(0, used)
+    chunks.push(bytes)
+    if (kept.length > 0) {
+      // One string per chunk, the kept texts slices of it: the heap holds a few large strings, not one per event.
+      const text = ascii ? bytes.toString("latin1") : bytes.toString("utf8")
+      for (const [event, start, length] of kept) dataTexts.set(event, text.slice(start, start + length))
+      kept = []
+    }
+    used = 0
+    chars = 0
+    ascii = true
+  }
+
+  /** Room for `units` UTF-16 units of text (at most 3 bytes each) after the bytes used: else a new chunk. */
+  const reserve = (units: number) => {
+    const bytes = 3 * units
+    if (buffer.length - used >= bytes) return
+    flush()
+    buffer = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes))
+  }
+
+  const write = (text: string) => {
+    const written = buffer.write(text, used, "utf8")
+    if (written !== text.length) ascii = false
+    used += written
+    chars += text.length
+  }
+
+  /** A line sealed elsewhere (a foreign event's). */
+  const writeLine = (line: string) => {
+    reserve(line.length + 1)
+    write(line)
+    write("\n")
+  }
+
+  /**
+   * An own event's line from `{` plus its members, each ending in a comma:
+   * the body hashed is these with the last comma read as `}`. `data` is the
+   * data's text, cut out again for the snapshot when kept. Returns the hash.
+   */
+  const sealOwn = (prev: string, head: string, data: string | undefined, tail: string, event: Envelope): string => {
+    const dataPart = data === undefined ? 0 : 7 + data.length + 1
+    reserve(prev.length + 2 + head.length + dataPart + tail.length + HASH_PART_LENGTH)
+    const start = used
+    const prefix = buffer.write(`${prev}\n`, used, "utf8")
+    used += prefix
+    if (data === undefined) write(`{${head}${tail}`)
+    else {
+      write(`{${head}"data":`)
+      if (keepTexts) kept.push([event, chars, data.length])
+      write(data)
+      write(`,${tail}`)
+    }
+    buffer[used - 1] = 0x7d
+    const hash = chainHashOfBytes(buffer.subarray(start, used))
+    buffer[used - 1] = 0x2c
+    buffer.copyWithin(start, start + prefix, used)
+    used -= prefix
+    used += buffer.write(`"hash":"${hash}"}\n`, used, "latin1")
+    // Only the line's characters are counted: `prev` and its newline were written as bytes.
+    chars += HASH_PART_LENGTH
+    return hash
+  }
+
+  const done = () => {
+    flush()
+    return { chunks, dataTexts }
+  }
+
+  return { writeLine, sealOwn, done }
+}
+
+/** Assign local seq and chain (and, for own events, town clock fields) to a group, in order. */
+export const sealGroup = (
+  town: string,
+  head: LogHead,
+  clockState: TownState["clock"],
+  foreign: ReadonlyArray<ForeignEvent>,
+  events: ReadonlyArray<NewEvent>,
+  keepDataTexts: boolean
+): SealedGroup => {
+  const evolveClock = TownSlices.clock.evolve
+  let clock = clockState
+  let prev = head.hash
+  let seq = head.seq
+  const total = foreign.length + events.length
+  const envelopes: Array<Envelope> = []
+  const lines = lineChunks(keepDataTexts)
+  for (const origin of foreign) {
+    seq++
+    const unsealed = seq - head.seq === total ? { ...origin, seq, prev, commit: true } : { ...origin, seq, prev }
+    const { hash, line } = sealLine(unsealed)
+    lines.writeLine(line)
+    const envelope = { ...unsealed, hash }
+    envelopes.push(envelope)
+    clock = evolveClock(clock, envelope)
+    prev = hash
+  }
+  const townText = memberText(town)
+  const actorText = lastText()
+  const atText = lastText()
+  const typeText = lastText()
+  for (const event of events) {
+    const stamp = nextStamp(clock, town)
+    seq++
+    const id = eventId(town, stamp.townSeq)
+    const last = seq - head.seq === total
+    // Members in code-unit order: actor, at, commit, data, id, lamport, prev, seen, seq, town, townSeq, type.
+    const before = `${member("actor", actorText(event.actor))}${member("at", atText(event.at))}${last ? "\"commit\":true," : ""}`
+    const after = `${member("id", memberText(id))}${member("lamport", numberText(stamp.lamport))}${member("prev", memberText(prev))}` +
+      `${member("seen", memberText(stamp.seen))}${member("seq", numberText(seq))}${member("town", townText)}` +
+      `${member("townSeq", numberText(stamp.townSeq))}${member("type", typeText(event.type))}`
+    const envelope = (last
+      ? {
+        id,
+        town,
+        townSeq: stamp.townSeq,
+        lamport: stamp.lamport,
+        seen: stamp.seen,
+        type: event.type,
+        at: event.at,
+        actor: event.actor,
+        data: event.data,
+        seq,
+        prev,
+        commit: true,
+        hash: ""
+      }
+      : {
+        id,
+        town,
+        townSeq: stamp.townSeq,
+        lamport: stamp.lamport,
+        seen: stamp.seen,
+        type: event.type,
+        at: event.at,
+        actor: event.actor,
+        data: event.data,
+        seq,
+        prev,
+        hash: ""
+      }) as { -readonly [K in keyof Envelope]: Envelope[K] }
+    const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
+    envelope.hash = lines.sealOwn(prev, before, dataText, after, envelope)
+    envelopes.push(envelope)
+    clock = evolveClock(clock, envelope)
+    prev = envelope.hash
+  }
+  return { envelopes, ...lines.done() }
+}
