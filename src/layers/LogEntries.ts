@@ -20,6 +20,8 @@ interface Keyed<S> {
   readonly index: EntriesIndex
   readonly tail: ReadonlyArray<ReadonlyArray<Envelope>>
   readonly touched: ReadonlySet<string>
+  /** Where the touched keys that the snapshot holds are in the index. */
+  readonly touchedPositions: ReadonlyArray<number>
   readonly end: ScanEnd
   /**
    * The state holding the entries at these index positions and those the
@@ -64,7 +66,7 @@ const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S>
     }
     return state
   }
-  return { at: snapshot.at, index, tail, touched, end, stateWith }
+  return { at: snapshot.at, index, tail, touched, touchedPositions, end, stateWith }
 }
 
 /** The entries under `keys` (those that exist), exact at the head. */
@@ -81,6 +83,32 @@ export const lookupEntries = <S>(
     const state = keyed.stateWith(positions)
     return state === undefined ? undefined : { state, end: keyed.end }
   })
+
+/** Most columns take few values: `match` is asked once per combination of them, not once per entry. */
+const MAX_COMBINATIONS = 1 << 16
+
+const matcher = (index: EntriesIndex, match: (columns: ReadonlyArray<unknown>) => boolean): (i: number) => boolean => {
+  const columns = index.columnCount
+  const row = new Array<unknown>(columns)
+  const direct = (i: number): boolean => {
+    for (let c = 0; c < columns; c++) row[c] = index.column(c, i)
+    return match(row)
+  }
+  let combinations = 1
+  for (let c = 0; c < columns; c++) combinations *= Math.max(1, index.distinct(c))
+  if (combinations > MAX_COMBINATIONS) return direct
+  // 0: not asked yet, 1: matches, 2: does not.
+  const known = new Uint8Array(combinations)
+  return (i) => {
+    let combination = 0
+    for (let c = 0; c < columns; c++) combination = combination * index.distinct(c) + index.code(c, i)
+    const seen = known[combination]!
+    if (seen !== 0) return seen === 1
+    const result = direct(i)
+    known[combination] = result ? 1 : 2
+    return result
+  }
+}
 
 export interface Selection<S> {
   /** Holds at least the selected entries. */
@@ -117,19 +145,21 @@ export const selectEntries = <S>(
     // Of the untouched entries, only the first `limit` that match can be shown; all are counted.
     const shown: Array<number> = []
     let total = changed.length
-    const row = new Array<unknown>(index.columnCount)
-    for (let i = 0; i < index.keys.length; i++) {
-      if (touched.size > 0 && touched.has(index.keys[i]!)) continue
-      for (let c = 0; c < row.length; c++) row[c] = index.column(c, i)
-      if (!match(row)) continue
+    const matches = matcher(index, match)
+    const skipped = new Set(keyed.touchedPositions)
+    for (let i = 0; i < index.size; i++) {
+      if (skipped.size > 0 && skipped.has(i)) continue
+      if (!matches(i)) continue
       total++
       if (shown.length < limit) shown.push(i)
     }
+    const shownKeys = shown.map((i) => index.keyAt(i))
+    if (shownKeys.some((key) => key === undefined)) return undefined
     const keys: Array<string> = []
     let a = 0
     let b = 0
     while (keys.length < limit && (a < shown.length || b < changed.length)) {
-      const fromIndex = a < shown.length ? index.keys[shown[a]!]! : undefined
+      const fromIndex = a < shown.length ? shownKeys[a] : undefined
       const fromTail = b < changed.length ? changed[b]! : undefined
       if (fromTail === undefined || (fromIndex !== undefined && fromIndex < fromTail)) {
         keys.push(fromIndex!)

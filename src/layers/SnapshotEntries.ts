@@ -18,12 +18,17 @@ import * as path from "node:path"
 import type { EncodedEntries } from "../events/Slice.js"
 
 export interface EntriesIndex {
-  readonly keys: ReadonlyArray<string>
-  readonly offsets: ReadonlyArray<number>
-  readonly lengths: ReadonlyArray<number>
+  readonly size: number
+  /** The key of entry i, decoded when asked (a lookup decodes a few, not all of them); undefined when damaged. */
+  readonly keyAt: (i: number) => string | undefined
+  readonly offsetAt: (i: number) => number
+  readonly lengthAt: (i: number) => number
   readonly columnCount: number
   /** Column c of entry i. */
   readonly column: (c: number, i: number) => unknown
+  /** Column c of entry i as a number below `distinct(c)`: equal numbers, equal values. */
+  readonly code: (c: number, i: number) => number
+  readonly distinct: (c: number) => number
 }
 
 /** Entries per piece of the slice file: pieces of a few hundred kilobytes, not one string of the whole slice. */
@@ -32,16 +37,18 @@ const ENTRIES_PER_PIECE = 512
 export const indexFile = (name: string): string => `${name}.index`
 
 /**
- * The index is binary, so that reading it costs little next to the rest of
- * a command (a JSON index of 100,000 issues took 37 ms to read and parse):
+ * The index is binary, and read lazily, so that reading it costs little
+ * next to the rest of a command (a JSON index of 100,000 issues took 37 ms
+ * to read and parse, its keys alone 10 ms):
  *
- *   "BDX1", then uint32 LE: entries N, columns C, header bytes H
+ *   "BDX2", then uint32 LE: entries N, columns C, header bytes H
  *   header: JSON {"values":[[…],…]}, each column's distinct values, padded with spaces to 4 bytes
  *   N uint32 LE: each entry's line length in bytes (the lines follow each other from offset 2)
  *   C×N uint32 LE: each entry's column values, as positions in the header's lists
- *   the keys, a JSON array (so that any string, a newline or a lone surrogate included, comes back as it was)
+ *   N uint32 LE: where each key's text ends in the keys that follow
+ *   the keys, each as a JSON string (so that any string, a newline or a lone surrogate included, comes back as it was)
  */
-const MAGIC = "BDX1"
+const MAGIC = "BDX2"
 
 const LITTLE_ENDIAN = os.endianness() === "LE"
 
@@ -77,7 +84,14 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
   head.writeUInt32LE(n, 4)
   head.writeUInt32LE(c, 8)
   head.writeUInt32LE(Buffer.byteLength(header), 12)
-  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), Buffer.from(JSON.stringify(keys))])
+  const keyTexts = keys.map((key) => Buffer.from(JSON.stringify(key)))
+  const keyEnds = new Array<number>(n)
+  let end = 0
+  keyTexts.forEach((text, i) => {
+    end += text.length
+    keyEnds[i] = end
+  })
+  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), uint32Bytes(keyEnds), ...keyTexts])
 }
 
 /**
@@ -117,9 +131,6 @@ const uint32s = (bytes: Buffer, start: number, count: number): ArrayLike<number>
   return Array.from({ length: count }, (_, i) => bytes.readUInt32LE(start + i * 4))
 }
 
-const isStringArray = (value: unknown, length: number): value is ReadonlyArray<string> =>
-  Array.isArray(value) && value.length === length && value.every((item) => typeof item === "string")
-
 /**
  * The index of a slice in a snapshot directory; undefined when there is
  * none (written by an older bd) or it is not one (damaged): readers then
@@ -148,41 +159,57 @@ export const parseEntriesIndex = (bytes: Buffer): EntriesIndex | undefined => {
   const headerBytes = bytes.readUInt32LE(12)
   const lengthsAt = 16 + headerBytes
   const codesAt = lengthsAt + 4 * n
-  const keysAt = codesAt + 4 * c * n
+  const keyEndsAt = codesAt + 4 * c * n
+  const keysAt = keyEndsAt + 4 * n
   if (keysAt > bytes.length) return undefined
   let values: ReadonlyArray<ReadonlyArray<unknown>>
-  let keys: ReadonlyArray<string>
   try {
     values = (JSON.parse(bytes.toString("utf8", 16, lengthsAt)) as { values: ReadonlyArray<ReadonlyArray<unknown>> }).values
-    keys = JSON.parse(bytes.toString("utf8", keysAt)) as ReadonlyArray<string>
   } catch {
     return undefined
   }
-  if (!isStringArray(keys, n) || !Array.isArray(values) || values.length !== c || !values.every(Array.isArray)) return undefined
+  if (!Array.isArray(values) || values.length !== c || !values.every(Array.isArray)) return undefined
   const lengths = uint32s(bytes, lengthsAt, n)
   const codes = uint32s(bytes, codesAt, c * n)
-  const offsets = new Array<number>(n)
+  const keyEnds = uint32s(bytes, keyEndsAt, n)
+  if (n > 0 && keysAt + keyEnds[n - 1]! !== bytes.length) return undefined
+  const offsets = new Float64Array(n)
   let offset = 2
   for (let i = 0; i < n; i++) {
     offsets[i] = offset
     offset += lengths[i]! + 2
   }
+  const keyAt = (i: number): string | undefined => {
+    const start = i === 0 ? 0 : keyEnds[i - 1]!
+    const end = keyEnds[i]!
+    if (end < start) return undefined
+    try {
+      const key: unknown = JSON.parse(bytes.toString("utf8", keysAt + start, keysAt + end))
+      return typeof key === "string" ? key : undefined
+    } catch {
+      return undefined
+    }
+  }
   return {
-    keys,
-    offsets,
-    lengths: Array.from(lengths),
+    size: n,
+    keyAt,
+    offsetAt: (i) => offsets[i]!,
+    lengthAt: (i) => lengths[i]!,
     columnCount: c,
-    column: (k, i) => values[k]![codes[k * n + i]!] ?? null
+    column: (k, i) => values[k]![codes[k * n + i]!] ?? null,
+    code: (k, i) => codes[k * n + i]!,
+    distinct: (k) => values[k]!.length
   }
 }
 
 /** Where `key` is in the index (keys are sorted in code-unit order), or -1. */
 export const findKey = (index: EntriesIndex, key: string): number => {
   let lo = 0
-  let hi = index.keys.length
+  let hi = index.size
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    const at = index.keys[mid]!
+    const at = index.keyAt(mid)
+    if (at === undefined) return -1
     if (at === key) return mid
     if (at < key) lo = mid + 1
     else hi = mid
@@ -203,7 +230,7 @@ const entriesAt = (
 ): ReadonlyArray<unknown> | undefined => {
   const entries: Array<unknown> = []
   for (const i of positions) {
-    const text = readLine(index.offsets[i]!, index.lengths[i]!)
+    const text = readLine(index.offsetAt(i), index.lengthAt(i))
     if (text === undefined) return undefined
     let entry: unknown
     try {
@@ -211,7 +238,8 @@ const entriesAt = (
     } catch {
       return undefined
     }
-    if (keyOf(entry) !== index.keys[i]) return undefined
+    const key = keyOf(entry)
+    if (key === undefined || key !== index.keyAt(i)) return undefined
     entries.push(entry)
   }
   return entries
@@ -262,21 +290,22 @@ export const indexMismatch = (
   if (files.index === undefined) return "its index is missing"
   const index = parseEntriesIndex(files.index)
   if (index === undefined) return "its index is damaged"
-  if (index.keys.length !== stored.length || index.keys.length !== expected.keys.length) return "its index has another number of entries"
-  for (let i = 0; i < index.keys.length; i++) {
-    const key = index.keys[i]!
-    if (key !== expected.keys[i]) return `its index names ${JSON.stringify(key)} where the state has ${JSON.stringify(expected.keys[i])}`
+  if (index.size !== stored.length || index.size !== expected.keys.length) return "its index has another number of entries"
+  const all = Array.from({ length: index.size }, (_, i) => i)
+  for (const i of all) {
+    const key = index.keyAt(i)
+    if (key === undefined || key !== expected.keys[i]) return `its index names ${JSON.stringify(key)} where the state has ${JSON.stringify(expected.keys[i])}`
     const columns = expected.columnsOf(key)
     if (!columns.every((value, c) => c < index.columnCount && sameValue(index.column(c, i), value))) {
       return `its index has other columns for ${JSON.stringify(key)}`
     }
   }
   const { slice } = files
-  const lines = entriesAt(index, index.keys.map((_, i) => i), expected.keyOf, (offset, length) =>
+  const lines = entriesAt(index, all, expected.keyOf, (offset, length) =>
     offset + length <= slice.length ? slice.toString("utf8", offset, offset + length) : undefined)
   if (lines === undefined) return "its index points at lines that are not the entries it names"
-  for (let i = 0; i < lines.length; i++) {
-    if (!sameValue(lines[i], stored[i])) return `its index points at another entry for ${JSON.stringify(index.keys[i])}`
+  for (const i of all) {
+    if (!sameValue(lines[i], stored[i])) return `its index points at another entry for ${JSON.stringify(index.keyAt(i))}`
   }
   return undefined
 }

@@ -190,11 +190,11 @@ describe("reading some work items from the snapshot's index and the tail", () =>
       const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
       const file = path.join(dir, "snapshots", current, "issues.index")
       const bytes = fs.readFileSync(file)
-      // The keys end the index, as a JSON array: swap the first two, so each points at the other's line.
+      // The keys end the index, each a JSON string: swap the first two (of one length), so each points at the other's line.
       const sorted = [idOf(1), idOf(2), idOf(3)].sort()
-      const keys = Buffer.from(JSON.stringify(sorted))
+      const keys = Buffer.from(sorted.map((key) => JSON.stringify(key)).join(""))
       expect(bytes.subarray(bytes.length - keys.length).equals(keys)).toBe(true)
-      const swapped = Buffer.from(JSON.stringify([sorted[1], sorted[0], sorted[2]]))
+      const swapped = Buffer.from([sorted[1], sorted[0], sorted[2]].map((key) => JSON.stringify(key)).join(""))
       fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, bytes.length - keys.length), swapped]))
       const error = yield* Effect.flip(verifyLog)
       expect(error).toBeInstanceOf(IntegrityError)
