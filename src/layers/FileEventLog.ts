@@ -37,6 +37,7 @@ import {
   readSnapshotSlice,
   SEGMENT_MAX_BYTES,
   segmentPath,
+  type SnapshotFile,
   type SnapshotMeta,
   truncateDurably,
   writeSnapshot
@@ -248,9 +249,9 @@ const make = (options: FileEventLogOptions): EventLogService => {
     writeSnapshot(
       dir,
       meta,
-      SliceNames.flatMap((name) => {
+      SliceNames.flatMap((name): ReadonlyArray<SnapshotFile> => {
         const slice = TownSlices[name] as Slice<unknown>
-        if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))] as const]
+        if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))]]
         return entriesFiles(name, slice.entries.encodeEntries(all[name], group, dataText))
       })
     )

@@ -145,7 +145,7 @@ const writeAll = (fd: number, piece: string | Buffer): void => {
 }
 
 /** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
-export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string>): void => {
+export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string | Buffer>): void => {
   const fd = fs.openSync(file, "w", 0o644)
   try {
     for (const piece of typeof content === "string" || Buffer.isBuffer(content) ? [content] : content) writeAll(fd, piece)
@@ -164,6 +164,9 @@ export const fsyncDir = (dir: string): void => {
   }
 }
 
+/** A file of a snapshot: its name, and its content whole or in pieces. */
+export type SnapshotFile = readonly [string, string | Buffer | ReadonlyArray<string | Buffer>]
+
 /**
  * Write a snapshot: its files (each slice's JSON text, and indexes) into a fresh directory, fsynced, then CURRENT
  * swapped by rename. A crash at any point leaves the previous snapshot in force.
@@ -171,7 +174,7 @@ export const fsyncDir = (dir: string): void => {
 export const writeSnapshot = (
   dir: string,
   meta: SnapshotMeta,
-  files: ReadonlyArray<readonly [string, string | Buffer | ReadonlyArray<string>]>
+  files: ReadonlyArray<SnapshotFile>
 ): void => {
   const root = snapshotsDir(dir)
   fs.mkdirSync(root, { recursive: true })

@@ -31,9 +31,6 @@ export interface EntriesIndex {
   readonly distinct: (c: number) => number
 }
 
-/** Entries per piece of the slice file: pieces of a few hundred kilobytes, not one string of the whole slice. */
-const ENTRIES_PER_PIECE = 512
-
 export const indexFile = (name: string): string => `${name}.index`
 
 /**
@@ -67,7 +64,8 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
   rows.forEach((row, i) => {
     for (let k = 0; k < c; k++) {
       const value = row[k] ?? null
-      const text = JSON.stringify(value)
+      // Strings (nearly every column value) are told apart from other JSON values by a first character JSON never starts with.
+      const text = typeof value === "string" ? `s${value}` : JSON.stringify(value)
       let at = positions[k]!.get(text)
       if (at === undefined) {
         at = values[k]!.length
@@ -84,40 +82,55 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
   head.writeUInt32LE(n, 4)
   head.writeUInt32LE(c, 8)
   head.writeUInt32LE(Buffer.byteLength(header), 12)
-  const keyTexts = keys.map((key) => Buffer.from(JSON.stringify(key)))
+  const keyTexts = keys.map((key) => JSON.stringify(key))
+  const allKeys = keyTexts.join("")
+  // JSON escapes no ASCII into more than ASCII: when the whole text is ASCII, each key's bytes are its characters.
+  const ascii = Buffer.byteLength(allKeys) === allKeys.length
   const keyEnds = new Array<number>(n)
   let end = 0
   keyTexts.forEach((text, i) => {
-    end += text.length
+    end += ascii ? text.length : Buffer.byteLength(text)
     keyEnds[i] = end
   })
-  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), uint32Bytes(keyEnds), ...keyTexts])
+  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), uint32Bytes(keyEnds), Buffer.from(allKeys)])
 }
 
+/** Bytes per chunk of the slice file as it is encoded (an entry longer than this gets a chunk of its own). */
+const CHUNK_BYTES = 1 << 20
+
 /**
- * The slice file's pieces and its index: `[`, then each entry's text on its
- * own line (a comma after all but the last), then `]`: the same JSON value
- * as the array of entries.
+ * The slice file's bytes, in chunks, and its index: `[`, then each entry's
+ * text on its own line (a comma after all but the last), then `]`: the same
+ * JSON value as the array of entries. Each text is encoded once, straight
+ * into its chunk, which also measures its line for the index.
  */
 export const entriesFiles = (
   name: string,
   { columns: rows, keys, texts }: EncodedEntries
-): ReadonlyArray<readonly [string, string | Buffer | ReadonlyArray<string>]> => {
-  const pieces: Array<string> = []
+): ReadonlyArray<readonly [string, Buffer | ReadonlyArray<Buffer>]> => {
+  const chunks: Array<Buffer> = []
   const lengths = new Array<number>(texts.length)
-  // Each piece is joined into one flat string: no tree of small strings waits for the write.
-  let parts: Array<string> = ["[\n"]
-  texts.forEach((text, i) => {
-    lengths[i] = Buffer.byteLength(text)
-    parts.push(text, i === texts.length - 1 ? "\n" : ",\n")
-    if ((i + 1) % ENTRIES_PER_PIECE === 0) {
-      pieces.push(parts.join(""))
-      parts = []
+  let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+  let used = 0
+  const put = (text: string, room: number): number => {
+    if (used + room > chunk.length) {
+      chunks.push(chunk.subarray(0, used))
+      chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room))
+      used = 0
     }
+    const written = chunk.write(text, used)
+    used += written
+    return written
+  }
+  put("[\n", 2)
+  texts.forEach((text, i) => {
+    // At most 3 bytes per UTF-16 unit.
+    lengths[i] = put(text, text.length * 3)
+    put(i === texts.length - 1 ? "\n" : ",\n", 2)
   })
-  parts.push("]")
-  pieces.push(parts.join(""))
-  return [[`${name}.json`, pieces], [indexFile(name), encodeIndex(keys, lengths, rows)]]
+  put("]", 1)
+  chunks.push(chunk.subarray(0, used))
+  return [[`${name}.json`, chunks], [indexFile(name), encodeIndex(keys, lengths, rows)]]
 }
 
 /** Uint32 LE values from a byte range: a view where the machine is little-endian and the range aligned, else read one by one. */
