@@ -17,31 +17,24 @@ for (const file of (() => { try { return readdirSync(dist) } catch { return [] }
   if (file.endsWith(".cache")) rmSync(path.join(dist, file), { force: true })
 }
 
-await build({
-  entryPoints: [path.join(root, "src/cli/bin.ts")],
-  outfile: path.join(dist, "bd-main.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  minify: true,
-  legalComments: "none",
-  define: { __BD_VERSION__: JSON.stringify(version) },
-  logLevel: "warning"
-})
+/** A minified CommonJS bundle for the launcher (bin/bd.cjs) to load. */
+const cliBundle = (entry, outfile, extra = {}) =>
+  build({
+    entryPoints: [path.join(root, entry)],
+    outfile: path.join(dist, outfile),
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+    ...extra
+  })
 
+await cliBundle("src/cli/bin.ts", "bd-main.cjs", { define: { __BD_VERSION__: JSON.stringify(version) } })
 // The launcher's daemon client, on its own: node built-ins only, loaded before (and mostly instead of) the bundle.
-await build({
-  entryPoints: [path.join(root, "src/cli/DaemonClient.ts")],
-  outfile: path.join(dist, "bd-client.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  minify: true,
-  legalComments: "none",
-  logLevel: "warning"
-})
+await cliBundle("src/cli/DaemonClient.ts", "bd-client.cjs")
 
 await build({
   entryPoints: [path.join(root, "src/index.ts")],

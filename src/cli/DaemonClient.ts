@@ -7,8 +7,8 @@
  * The socket lives in a directory only this user can enter:
  * `$BD_DAEMON_DIR`, else `$XDG_RUNTIME_DIR/bd`, else `<tmpdir>/bd-<uid>`;
  * a directory another user owns, or that others can enter, is not used.
- * Its name carries the Node version and the bundle's size and time, so a
- * rebuilt or upgraded bd never talks to an older daemon.
+ * Its name carries the Node version and the bundle's size, time and path,
+ * so a rebuilt, upgraded or other copy of bd never talks to another's daemon.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"

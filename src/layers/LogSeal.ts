@@ -181,36 +181,21 @@ export const sealGroup = (
     const after = `${member("id", memberText(id))}${member("lamport", numberText(stamp.lamport))}${member("prev", memberText(prev))}` +
       `${member("seen", memberText(stamp.seen))}${member("seq", numberText(seq))}${member("town", townText)}` +
       `${member("townSeq", numberText(stamp.townSeq))}${member("type", typeText(event.type))}`
-    const envelope = (last
-      ? {
-        id,
-        town,
-        townSeq: stamp.townSeq,
-        lamport: stamp.lamport,
-        seen: stamp.seen,
-        type: event.type,
-        at: event.at,
-        actor: event.actor,
-        data: event.data,
-        seq,
-        prev,
-        commit: true,
-        hash: ""
-      }
-      : {
-        id,
-        town,
-        townSeq: stamp.townSeq,
-        lamport: stamp.lamport,
-        seen: stamp.seen,
-        type: event.type,
-        at: event.at,
-        actor: event.actor,
-        data: event.data,
-        seq,
-        prev,
-        hash: ""
-      }) as { -readonly [K in keyof Envelope]: Envelope[K] }
+    // Members in the order a parsed line has them (commit and hash last), whichever way the envelope is built.
+    const envelope = {
+      id,
+      town,
+      townSeq: stamp.townSeq,
+      lamport: stamp.lamport,
+      seen: stamp.seen,
+      type: event.type,
+      at: event.at,
+      actor: event.actor,
+      data: event.data,
+      seq,
+      prev
+    } as { -readonly [K in keyof Envelope]: Envelope[K] }
+    if (last) (envelope as { commit?: boolean }).commit = true
     const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
     envelope.hash = lines.sealOwn(prev, before, dataText, after, envelope)
     envelopes.push(envelope)
