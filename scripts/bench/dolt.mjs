@@ -23,7 +23,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EventLog, FileEventLogLive } from "../../dist/lib/index.js"
-import { freezeCli } from "./processes.mjs"
+import { daemonEnvFor, freezeCli, stopDaemon } from "./processes.mjs"
 import { townWorkload } from "./workload.mjs"
 
 
@@ -168,6 +168,7 @@ const townEnv = (root, server, database) => ({
   HOME: path.join(root, "home"),
   BD_ACTOR: "bench",
   LANG: "C.UTF-8",
+  ...daemonEnvFor(path.join(root, "cli", "bin", "bd.cjs")),
   ...(database === undefined
     ? {}
     : { BD_DOLT_URL: `mysql://${server.user}@${server.host}:${server.port}/${database}`, BD_DOLT_PASSWORD: server.password })
@@ -338,6 +339,7 @@ export async function benchDolt({ quick = false, root: given, progress = (messag
     return [await catchUpVersusDump(bin, root, server, sizes, progress), await createOverhead(bin, root, server, sizes, progress)]
   } finally {
     await server.stop()
+    stopDaemon(root)
     fs.rmSync(root, { recursive: true, force: true })
   }
 }

@@ -43,6 +43,9 @@ export const childEnv = (home) => ({
 
 const daemonDir = (home) => path.join(path.dirname(home), "daemon")
 
+/** The environment that gives `bd` runs of a frozen CLI (root/cli/bin/bd.cjs) the run's own daemon, as childEnv does. */
+export const daemonEnvFor = (cli) => ({ BD_DAEMON_DIR: path.join(path.dirname(path.dirname(path.dirname(cli))), "daemon") })
+
 /** Wait until the bd daemon that earlier commands started answers (read commands go to it from then on). */
 export const waitForDaemon = (options) => {
   for (let i = 0; i < 200; i++) {

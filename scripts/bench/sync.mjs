@@ -22,7 +22,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freezeCli, run } from "./processes.mjs"
+import { daemonEnvFor, freezeCli, run, stopDaemon } from "./processes.mjs"
 import { timeFigure } from "./report.mjs"
 import { alternate, collectGarbage, median, reps } from "./stats.mjs"
 import { beadsJsonl } from "./workload.mjs"
@@ -80,7 +80,7 @@ const makeTown = (cli, dir, name, { hub } = {}) => {
   const home = path.join(dir, `${name}-home`)
   fs.mkdirSync(townDir, { recursive: true })
   fs.mkdirSync(path.join(home, ".config"), { recursive: true })
-  const town = { name, dir: townDir, options: { cwd: townDir, env: isolatedEnv(home) } }
+  const town = { name, dir: townDir, options: { cwd: townDir, env: { ...isolatedEnv(home), ...daemonEnvFor(cli) } } }
   town.bd = (args) => timedRun(process.execPath, [cli, ...args], town.options)
   town.bdJson = (args) => {
     const result = town.bd(["--json", ...args])
@@ -281,6 +281,7 @@ export async function benchSync({ quick = false, progress = (message) => console
     figures.push(await firstSync(cli, root, sizes, quick, say))
     return figures
   } finally {
+    stopDaemon(root)
     fs.rmSync(root, { recursive: true, force: true })
   }
 }
