@@ -2,7 +2,7 @@
  * The bd daemon: a process that keeps bd loaded and runs the commands that
  * only read, for `bd` processes that ask over a Unix socket (the client is
  * src/cli/DaemonClient.ts). Starting Node and evaluating Effect and
- * @effect/cli costs a new process about 90 ms; a command the daemon runs
+ * @effect/cli costs a new process about 100 ms; a command the daemon runs
  * costs the client little more than starting Node.
  *
  * It runs only commands that read: nothing they do depends on being in the
