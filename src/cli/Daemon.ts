@@ -190,7 +190,10 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
    * while the path is still ours; a daemon that lost its socket and lock
    * to another just exits.
    */
+  let stopped = false
   const stop = () => {
+    if (stopped) return
+    stopped = true
     if (idle !== undefined) clearTimeout(idle)
     let ours = false
     try {
