@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import type { DaemonMessage } from "./DaemonClient.js"
 import { splitGlobalFlags } from "./GlobalFlags.js"
+import { isZombie } from "../layers/Processes.js"
 import { main } from "./main.js"
 
 /** The command lines the daemon runs: they read the town and print, nothing else. */
@@ -58,26 +59,6 @@ const isRequest = (value: unknown): value is Request => {
   const run = (value as { run?: Partial<RunRequest> }).run
   return typeof run === "object" && run !== null && Array.isArray(run.argv) && run.argv.every((arg) => typeof arg === "string") &&
     typeof run.cwd === "string" && typeof run.env === "object" && run.env !== null && typeof run.errIsTTY === "boolean"
-}
-
-/** A zombie (exited, not yet reaped: a daemon's parent is gone, and not every init reaps) is not alive. */
-const isZombie = (pid: number): boolean => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
-  } catch {
-    return false
-  }
-}
-
-/** Whether a process runs: not gone, not a zombie. */
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-  return !isZombie(pid)
 }
 
 /**

@@ -8,6 +8,7 @@ import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { RequiresDirectDatabaseAccess, StorageError } from "../domain/Errors.js"
+import { isAlive } from "./Processes.js"
 
 export interface LockOwner {
   readonly pid: number
@@ -19,16 +20,6 @@ export interface HeldLock {
   readonly file: string
   /** The stale owner whose lock was taken over, if any. */
   readonly tookOverFrom: LockOwner | undefined
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
 }
 
 const readOwner = (file: string): LockOwner | undefined => {

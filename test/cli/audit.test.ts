@@ -1,4 +1,5 @@
 /** `bd federation log | replay | verify`, tampering, and `--readonly` / `BD_READONLY`. */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -387,6 +388,26 @@ describe.concurrent("the log under concurrent and interrupted writers", () => {
     expect(r.stderr).toContain(`took over a stale writer lock of pid ${2 ** 22 + 1}`)
     expect(JSON.parse(r.stdout)).toMatchObject({ title: "after a crash" })
     expect(fs.existsSync(lock)).toBe(false)
+  })
+
+  it.skipIf(!fs.existsSync("/proc/self/stat"))("a writer that died as a zombie (its parent never reaps it) is dead: its lock is taken over", async () => {
+    const sb = new Sandbox("zombie-lock")
+    const town = await sb.town()
+    // `sleep 600 &` under a shell that then becomes `sleep 30`: the first sleep's parent never waits for it.
+    const parent = spawn("sh", ["-c", "sleep 600 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] })
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString()))))
+      process.kill(pid, "SIGKILL")
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(fs.readFileSync(`/proc/${pid}/stat`, "utf8")).toMatch(/\) Z /)
+      const lock = path.join(town.beadsDir, "log", "LOCK")
+      fs.writeFileSync(lock, JSON.stringify({ pid, command: "bd create", at: "2025-01-01T00:00:00Z" }))
+      const r = await sb.run(["--json", "create", "after a zombie"], { env: { BD_LOCK_TIMEOUT_MS: "2000" } })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toContain(`took over a stale writer lock of pid ${pid}`)
+    } finally {
+      parent.kill("SIGKILL")
+    }
   })
 
   it("an unfinished write at the end is tolerated by readers and cut by the next writer", async () => {

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { isAlive } from "../../src/cli/Daemon.js"
+import { isAlive } from "../../src/layers/Processes.js"
 import { BIN, Exit, lines, Sandbox, setupCli, show } from "./support.js"
 
 setupCli()
