@@ -13,6 +13,14 @@
 const fs = require("node:fs")
 const path = require("node:path")
 
+// A reader that stops early (`bd list | head`) closes the pipe: the rest of
+// the output is dropped, as git drops it, and the command still finishes.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE") throw error
+  })
+}
+
 const dist = path.join(__dirname, "..", "dist")
 const bundle = path.join(dist, "bd-main.cjs")
 const argv = process.argv.slice(2)

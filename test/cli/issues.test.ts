@@ -1,8 +1,9 @@
 /** Work items: `bd create | update | close | reopen | show | list`, bad input, and who the actor is. */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Exit, expectFails, expectFailsOnce, expectUsage, lines, logBytes, Sandbox, setupCli } from "./support.js"
+import { BIN, Exit, expectFails, expectFailsOnce, expectUsage, lines, logBytes, Sandbox, setupCli } from "./support.js"
 
 setupCli()
 
@@ -251,6 +252,43 @@ describe.concurrent("bd list", () => {
     expect(rows.find((row) => row.startsWith(a.id))).toMatch(new RegExp(`^${a.id}\\s+P1\\s+open\\s+bug\\s+alice\\s+alpha$`))
     expect(rows.find((row) => row.startsWith(d.id))).toMatch(new RegExp(`^${d.id}\\s+P2\\s+open\\s+bug\\s+-\\s+delta$`))
     await expectFailsOnce(sb, ["list", "--limit", "-1"], { exit: Exit.invalidInput, code: "InvalidArgument", message: "--limit" })
+  })
+
+  it("a reader that stops early (bd list | head -1) leaves bd to finish quietly, with or without the daemon", async () => {
+    const sb = new Sandbox("list-pipe")
+    await sb.town()
+    const at = { created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z", priority: 2, status: "open" }
+    const records = Array.from({ length: 3000 }, (_, n) => ({ id: `bd-p${n}`, title: `issue ${n} ${"x".repeat(60)}`, ...at }))
+    fs.writeFileSync(path.join(sb.root, "many.jsonl"), records.map((r) => JSON.stringify(r)).join("\n"))
+    await sb.ok(["import", path.join(sb.root, "many.jsonl")])
+    const daemonDir = path.join(sb.root, "daemon")
+    fs.mkdirSync(daemonDir, { mode: 0o700 })
+    const env: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" }
+    for (const [key, value] of Object.entries(sb.baseEnv())) if (value !== undefined) env[key] = value
+    const headOne = (extra: Record<string, string>) =>
+      new Promise<{ code: number | null; first: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "list", "-n", "0"], { cwd: sb.cwd, env: { ...env, ...extra } })
+        let first = ""
+        let stderr = ""
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+        child.stdout.once("data", (chunk: Buffer) => {
+          first = chunk.toString().split("\n")[0]!
+          child.stdout.destroy()
+        })
+        child.on("close", (code) => resolve({ code, first, stderr }))
+      })
+    const alone = await headOne({ BD_NO_DAEMON: "1" })
+    await sb.ok(["list"], { env: { BD_DAEMON_DIR: daemonDir } })
+    for (let i = 0; i < 100 && !(await sb.json<{ running: boolean }>(["daemon", "status"], { env: { BD_DAEMON_DIR: daemonDir } })).running; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const served = await headOne({ BD_DAEMON_DIR: daemonDir })
+    await sb.ok(["daemon", "stop"], { env: { BD_DAEMON_DIR: daemonDir } })
+    for (const run of [alone, served]) {
+      expect(run.first).toMatch(/^ID\s+PRI/)
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+    }
   })
 })
 
