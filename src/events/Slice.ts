@@ -61,3 +61,11 @@ export interface Slice<S> {
   /** Set for a slice of keyed entries: its snapshot is one entry a line, with an index. */
   readonly entries?: KeyedEntries<S>
 }
+
+/** A slice's state after a group of events: `evolveAll` where the slice has it, else `evolve` event by event. */
+export const foldSlice = <S>(slice: Slice<S>, state: S, group: ReadonlyArray<Envelope>): S => {
+  if (slice.evolveAll !== undefined) return slice.evolveAll(state, group)
+  let next = state
+  for (const event of group) next = slice.evolve(next, event)
+  return next
+}

@@ -35,6 +35,7 @@ import {
   type Position,
   readSnapshotMeta,
   readSnapshotSlice,
+  retryingVanishedSnapshot,
   SEGMENT_MAX_BYTES,
   segmentPath,
   type SnapshotFile,
@@ -46,7 +47,7 @@ import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
-import type { Slice } from "../events/Slice.js"
+import { foldSlice, type Slice } from "../events/Slice.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -86,11 +87,7 @@ const toError = (dir: string) => (error: unknown): IntegrityError | StorageError
 /** Fold a group into the loaded slices. Slices are independent, so each folds the whole group in turn. */
 const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
   for (const name of names) {
-    const slice = TownSlices[name] as Slice<unknown>
-    let sliceState = state[name] as unknown
-    if (slice.evolveAll !== undefined) sliceState = slice.evolveAll(sliceState, group)
-    else for (const event of group) sliceState = slice.evolve(sliceState, event)
-    ;(state as Record<string, unknown>)[name] = sliceState
+    ;(state as Record<string, unknown>)[name] = foldSlice(TownSlices[name] as Slice<unknown>, state[name], group)
   }
 }
 
@@ -109,31 +106,26 @@ interface SnapshotRead {
  * writer while we read it (writers keep only the previous one) is read
  * again from the new CURRENT.
  */
-const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexes = false): SnapshotRead | undefined => {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const snapshot = readSnapshotMeta(dir)
-      if (snapshot === undefined) return undefined
-      const present = names.filter((name) => snapshot.meta.slices.includes(name))
-      const indexed = withIndexes ? present.filter((name) => (snapshot.meta.indexes ?? []).includes(name)) : []
-      const keyed = Object.fromEntries(indexed.map((name) => {
-        const slice = fs.readFileSync(path.join(snapshot.at, `${name}.json`))
-        const index = readIndexBytes(snapshot.at, name)
-        // No index in a snapshot that is gone (replaced meanwhile) is not a missing index: read the new one.
-        if (index === undefined && readSnapshotMeta(dir)?.at !== snapshot.at) {
-          throw Object.assign(new Error(`${snapshot.at} was replaced`), { code: "ENOENT" })
-        }
-        return [name, { slice, index }]
-      }))
-      const raw = Object.fromEntries(present.map((name) =>
-        [name, name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)]
-      ))
-      return { meta: snapshot.meta, at: snapshot.at, raw, keyed }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
-    }
-  }
-}
+const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexes = false): SnapshotRead | undefined =>
+  retryingVanishedSnapshot(() => {
+    const snapshot = readSnapshotMeta(dir)
+    if (snapshot === undefined) return undefined
+    const present = names.filter((name) => snapshot.meta.slices.includes(name))
+    const indexed = withIndexes ? present.filter((name) => (snapshot.meta.indexes ?? []).includes(name)) : []
+    const keyed = Object.fromEntries(indexed.map((name) => {
+      const slice = fs.readFileSync(path.join(snapshot.at, `${name}.json`))
+      const index = readIndexBytes(snapshot.at, name)
+      // No index in a snapshot that is gone (replaced meanwhile) is not a missing index: read the new one.
+      if (index === undefined && readSnapshotMeta(dir)?.at !== snapshot.at) {
+        throw Object.assign(new Error(`${snapshot.at} was replaced`), { code: "ENOENT" })
+      }
+      return [name, { slice, index }]
+    }))
+    const raw = Object.fromEntries(present.map((name) =>
+      [name, name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)]
+    ))
+    return { meta: snapshot.meta, at: snapshot.at, raw, keyed }
+  })
 
 /** The snapshot to start from; none when there is none or it lacks a slice (written by an older bd). */
 const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>) => {

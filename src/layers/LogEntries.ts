@@ -8,17 +8,15 @@
  * then loads the slice whole (and `verify` reports a damaged index).
  */
 import type { Envelope } from "../events/Envelope.js"
-import type { KeyedEntries, Slice } from "../events/Slice.js"
-import { readSnapshotMeta } from "./LogFiles.js"
+import { foldSlice, type KeyedEntries, type Slice } from "../events/Slice.js"
+import { readSnapshotMeta, retryingVanishedSnapshot } from "./LogFiles.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type EntriesIndex, findKey, readEntries, readEntriesIndex } from "./SnapshotEntries.js"
 
 export type KeyedSlice<S> = Slice<S> & { readonly entries: KeyedEntries<S> }
 
 interface Keyed<S> {
-  readonly at: string
   readonly index: EntriesIndex
-  readonly tail: ReadonlyArray<ReadonlyArray<Envelope>>
   readonly touched: ReadonlySet<string>
   /** Where the touched keys that the snapshot holds are in the index. */
   readonly touchedPositions: ReadonlyArray<number>
@@ -29,17 +27,6 @@ interface Keyed<S> {
    * match the slice file (a damaged index: the caller loads the slice whole).
    */
   readonly stateWith: (positions: ReadonlyArray<number>) => S | undefined
-}
-
-/** A snapshot removed by a writer while we read it (writers keep only the previous one) is read again from the new CURRENT. */
-const retryingVanished = <A>(read: () => A): A => {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return read()
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
-    }
-  }
 }
 
 const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S> | undefined => {
@@ -58,15 +45,9 @@ const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S>
   const stateWith = (positions: ReadonlyArray<number>): S | undefined => {
     const all = Array.from(new Set([...positions, ...touchedPositions])).sort((a, b) => a - b)
     const entries = readEntries(snapshot.at, name, index, all, slice.entries.keyOf)
-    if (entries === undefined) return undefined
-    let state = slice.entries.decodeSome(entries)
-    for (const group of tail) {
-      if (slice.evolveAll !== undefined) state = slice.evolveAll(state, group)
-      else for (const event of group) state = slice.evolve(state, event)
-    }
-    return state
+    return entries === undefined ? undefined : tail.reduce((state, group) => foldSlice(slice, state, group), slice.entries.decodeSome(entries))
   }
-  return { at: snapshot.at, index, tail, touched, touchedPositions, end, stateWith }
+  return { index, touched, touchedPositions, end, stateWith }
 }
 
 /** The entries under `keys` (those that exist), exact at the head. */
@@ -76,7 +57,7 @@ export const lookupEntries = <S>(
   slice: KeyedSlice<S>,
   keys: ReadonlyArray<string>
 ): { readonly state: S; readonly end: ScanEnd } | undefined =>
-  retryingVanished(() => {
+  retryingVanishedSnapshot(() => {
     const keyed = openKeyed(dir, name, slice)
     if (keyed === undefined) return undefined
     const positions = keys.map((key) => findKey(keyed.index, key)).filter((i) => i >= 0)
@@ -132,19 +113,13 @@ export const selectEntries = <S>(
   match: (columns: ReadonlyArray<unknown>) => boolean,
   limit: number
 ): Selection<S> | undefined =>
-  retryingVanished(() => {
+  retryingVanishedSnapshot(() => {
     const keyed = openKeyed(dir, name, slice)
     if (keyed === undefined) return undefined
     const { index, touched } = keyed
-    let changed: ReadonlyArray<string> = []
-    if (touched.size > 0) {
-      const state = keyed.stateWith([])
-      if (state === undefined) return undefined
-      changed = slice.entries.keysIn(state).filter((key) => touched.has(key) && match(slice.entries.columns(state, key)))
-    }
     // Of the untouched entries, only the first `limit` that match can be shown; all are counted.
     const shown: Array<number> = []
-    let total = changed.length
+    let total = 0
     const matches = matcher(index, match)
     const skipped = new Set(keyed.touchedPositions)
     for (let i = 0; i < index.size; i++) {
@@ -155,6 +130,13 @@ export const selectEntries = <S>(
     }
     const shownKeys = shown.map((i) => index.keyAt(i))
     if (shownKeys.some((key) => key === undefined)) return undefined
+    // One read and one fold: the shown entries, and those the tail touched, whose columns are the folded state's.
+    const state = keyed.stateWith(shown)
+    if (state === undefined) return undefined
+    const changed = touched.size === 0
+      ? []
+      : slice.entries.keysIn(state).filter((key) => touched.has(key) && match(slice.entries.columns(state, key)))
+    total += changed.length
     const keys: Array<string> = []
     let a = 0
     let b = 0
@@ -169,6 +151,5 @@ export const selectEntries = <S>(
         b++
       }
     }
-    const state = keyed.stateWith(shown.slice(0, a))
-    return state === undefined ? undefined : { state, keys, total, end: keyed.end }
+    return { state, keys, total, end: keyed.end }
   })

@@ -132,6 +132,22 @@ export const readSnapshotMeta = (dir: string): { readonly meta: SnapshotMeta; re
   return { meta: JSON.parse(fs.readFileSync(path.join(at, "meta.json"), "utf8")) as SnapshotMeta, at }
 }
 
+/**
+ * Run a read of the current snapshot again when a file of it vanished
+ * meanwhile: writers keep only the previous snapshot, so one read just
+ * before a swap may find its directory removed. The next read starts from
+ * the new CURRENT.
+ */
+export const retryingVanishedSnapshot = <A>(read: () => A): A => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return read()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw error
+    }
+  }
+}
+
 export const readSnapshotSlice = (snapshotAt: string, slice: string): unknown =>
   JSON.parse(fs.readFileSync(path.join(snapshotAt, `${slice}.json`), "utf8"))
 
