@@ -364,12 +364,15 @@ export const getIssue = (state: IssuesState, id: string): Option.Option<IssueRec
 
 export const issueCount = (state: IssuesState): number => HashMap.size(state.issues)
 
-/** Every issue, sorted by id (code-unit order, the same on every machine). */
-export const allIssues = (state: IssuesState): ReadonlyArray<IssueRecord> => {
+/** Every issue with its id, sorted by id (code-unit order, the same on every machine). */
+const issueEntries = (state: IssuesState): Array<readonly [string, IssueRecord]> => {
   const entries: Array<readonly [string, IssueRecord]> = []
   HashMap.forEach(state.issues, (record, id) => entries.push([id, record]))
-  return entries.sort((a, b) => compareText(a[0], b[0])).map((entry) => entry[1])
+  return entries.sort((a, b) => compareText(a[0], b[0]))
 }
+
+/** Every issue, sorted by id. */
+export const allIssues = (state: IssuesState): ReadonlyArray<IssueRecord> => issueEntries(state).map((entry) => entry[1])
 
 /**
  * Snapshot form: the fields as they are, and the stamps grouped by event.
@@ -492,9 +495,7 @@ export const encodeIssueEntries = (
 ): EncodedEntries => {
   const known = createdFieldsTexts(sealed, dataText)
   const sortedFields = sortedFieldsTexts()
-  const entries: Array<readonly [string, IssueRecord]> = []
-  HashMap.forEach(state.issues, (record, id) => entries.push([id, record]))
-  entries.sort((a, b) => compareText(a[0], b[0]))
+  const entries = issueEntries(state)
   const keys = new Array<string>(entries.length)
   const texts = new Array<string>(entries.length)
   const columns = new Array<ReadonlyArray<unknown>>(entries.length)
@@ -544,11 +545,7 @@ export const IssuesSlice: Slice<IssuesState> = {
       return isJsonObject(fields) && typeof fields["id"] === "string" ? fields["id"] : undefined
     },
     decodeSome: decodeIssues,
-    keysIn: (state) => {
-      const keys: Array<string> = []
-      HashMap.forEach(state.issues, (_, id) => keys.push(id))
-      return keys.sort(compareText)
-    },
+    keysIn: (state) => issueEntries(state).map((entry) => entry[0]),
     touched: issuesTouched,
     columns: (state, key) => Option.match(getIssue(state, key), { onNone: () => [], onSome: (record) => issueColumns(record.fields) })
   }

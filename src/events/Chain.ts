@@ -8,16 +8,14 @@ import { HASH_SUFFIX_LENGTH, type Envelope } from "./Envelope.js"
 
 // crypto.hash (Node >= 20.12) digests in one call and makes no Hash object, which a log of a
 // million lines would otherwise make (and collect) a million of; older Node 20 builds one.
-const sha256Hex: (text: string) => string = typeof crypto.hash === "function"
-  ? (text) => crypto.hash("sha256", text, "hex")
-  : (text) => crypto.createHash("sha256").update(text).digest("hex")
+const sha256Hex: (data: string | Uint8Array) => string = typeof crypto.hash === "function"
+  ? (data) => crypto.hash("sha256", data, "hex")
+  : (data) => crypto.createHash("sha256").update(data).digest("hex")
 
 export const chainHash = (prev: string, body: string): string => sha256Hex(`${prev}\n${body}`)
 
 /** `chainHash` of a line being written: its bytes already laid out as `prev`, a newline and the body (UTF-8). */
-export const chainHashOfBytes: (bytes: Uint8Array) => string = typeof crypto.hash === "function"
-  ? (bytes) => crypto.hash("sha256", bytes, "hex")
-  : (bytes) => crypto.createHash("sha256").update(bytes).digest("hex")
+export const chainHashOfBytes = (bytes: Uint8Array): string => sha256Hex(bytes)
 
 /** Seal an envelope (without hash) into its line and hash. */
 export const sealLine = (unsealed: Omit<Envelope, "hash">): { readonly line: string; readonly hash: string } =>

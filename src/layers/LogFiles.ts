@@ -160,9 +160,9 @@ const writeAll = (fd: number, piece: string | Buffer): void => {
   while (written < piece.length) written += fs.writeSync(fd, piece, written, piece.length - written)
 }
 
-/** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
-export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string | Buffer>): void => {
-  const fd = fs.openSync(file, "w", 0o644)
+/** Open with `flags`, write the content (whole or in pieces, one after another), fsync, close. */
+const writeDurably = (file: string, flags: "w" | "a", content: string | Buffer | ReadonlyArray<string | Buffer>): void => {
+  const fd = fs.openSync(file, flags, 0o644)
   try {
     for (const piece of typeof content === "string" || Buffer.isBuffer(content) ? [content] : content) writeAll(fd, piece)
     fs.fsyncSync(fd)
@@ -170,6 +170,10 @@ export const writeFileDurably = (file: string, content: string | Buffer | Readon
     fs.closeSync(fd)
   }
 }
+
+/** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
+export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string | Buffer>): void =>
+  writeDurably(file, "w", content)
 
 export const fsyncDir = (dir: string): void => {
   const fd = fs.openSync(dir, "r")
@@ -214,18 +218,7 @@ export const writeSnapshot = (
 }
 
 /** Append bytes (whole, or in chunks) to a segment and fsync before returning: the append is acknowledged only then. */
-export const appendDurably = (file: string, bytes: Buffer | ReadonlyArray<Buffer>): void => {
-  const fd = fs.openSync(file, "a", 0o644)
-  try {
-    for (const chunk of Buffer.isBuffer(bytes) ? [bytes] : bytes) {
-      let written = 0
-      while (written < chunk.length) written += fs.writeSync(fd, chunk, written, chunk.length - written)
-    }
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
+export const appendDurably = (file: string, bytes: Buffer | ReadonlyArray<Buffer>): void => writeDurably(file, "a", bytes)
 
 /** Cut a segment back to `size` bytes (a torn tail), durably. */
 export const truncateDurably = (file: string, size: number): void => {
