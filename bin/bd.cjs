@@ -65,14 +65,7 @@ if (argv[0] === "--bd-daemon") {
   if (socket === undefined) {
     load().run(argv, undefined)
   } else {
-    const io = {
-      cwd: process.cwd(),
-      env: process.env,
-      out: (text) => process.stdout.write(text),
-      err: (text) => process.stderr.write(text),
-      errIsTTY: process.stderr.isTTY === true
-    }
-    client.runViaDaemon(socket, argv, io).then((outcome) => {
+    client.runViaDaemon(socket, argv, client.processIo()).then((outcome) => {
       if (typeof outcome === "number") {
         process.exitCode = outcome
         return

@@ -171,19 +171,20 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
    * while the path is still ours; a daemon that lost its socket and lock
    * to another just exits.
    */
+  const ownsSocket = (): boolean => {
+    try {
+      return bound !== undefined && fs.statSync(socket).ino === bound
+    } catch {
+      return false
+    }
+  }
   let stopped = false
   const stop = () => {
     if (stopped) return
     stopped = true
     if (idle !== undefined) clearTimeout(idle)
-    let ours = false
-    try {
-      ours = bound !== undefined && fs.statSync(socket).ino === bound
-    } catch {
-      ours = false
-    }
     if (readPid(lock) === process.pid) fs.rmSync(lock, { force: true })
-    if (ours) server.close()
+    if (ownsSocket()) server.close()
     else process.exit(0)
   }
   const rearm = () => {
@@ -270,13 +271,7 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     rearm()
     // A daemon whose socket path was taken from it can no longer be reached: it stops.
     setInterval(() => {
-      let ours = false
-      try {
-        ours = fs.statSync(socket).ino === bound
-      } catch {
-        ours = false
-      }
-      if (!ours) stop()
+      if (!ownsSocket()) stop()
     }, 30_000).unref()
   })
 }

@@ -15,14 +15,15 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { splitGlobalFlags } from "./GlobalFlags.js"
+import { envFlagSet, type Io } from "./Io.js"
+
+/** This process's own Io, for the launcher. */
+export { processIo } from "./Io.js"
 
 type Env = Readonly<Record<string, string | undefined>>
 
-const isSet = (value: string | undefined): boolean =>
-  value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false"
-
 /** `BD_NO_DAEMON=1` (or beads' `BEADS_NO_DAEMON=1`): every command runs in its own process. */
-export const daemonDisabled = (env: Env): boolean => isSet(env["BD_NO_DAEMON"]) || isSet(env["BEADS_NO_DAEMON"])
+export const daemonDisabled = (env: Env): boolean => envFlagSet(env["BD_NO_DAEMON"]) || envFlagSet(env["BEADS_NO_DAEMON"])
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : -1)
 
@@ -166,7 +167,7 @@ export const askDaemon = (socket: string, request: unknown, onMessage: (message:
 export const runViaDaemon = async (
   socket: string,
   argv: ReadonlyArray<string>,
-  io: { readonly cwd: string; readonly env: Env; readonly out: (text: string) => void; readonly err: (text: string) => void; readonly errIsTTY: boolean }
+  io: Pick<Io, "cwd" | "env" | "out" | "err" | "errIsTTY">
 ): Promise<number | "local" | "absent" | "unresponsive"> => {
   let outcome: number | "local" | undefined
   let wrote = false

@@ -4,24 +4,7 @@
  * environment and output, through the Globals tag.
  */
 import { Context } from "effect"
-
-/**
- * What one run of bd talks to: its directory, environment and output. A
- * process's own for a run in that process; the client's for a command the
- * daemon serves (src/cli/Daemon.ts), where output goes back over the socket.
- */
-export interface Io {
-  readonly cwd: string
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly out: (text: string) => void
-  readonly err: (text: string) => void
-  /** Whether stderr is a terminal (progress lines are shown only there). */
-  readonly errIsTTY: boolean
-  /** The daemon's socket for this build (`bd daemon status|stop`), undefined when there is none. */
-  readonly daemonSocket?: string | undefined
-  /** Aborted when whoever asked for the run has gone (a daemon's client): the command is interrupted. */
-  readonly signal?: AbortSignal | undefined
-}
+import type { Io } from "./Io.js"
 
 export interface GlobalFlags {
   readonly json: boolean

@@ -7,7 +7,7 @@
 import { Console, Effect } from "effect"
 import { Console as NodeConsole } from "node:console"
 import { Writable } from "node:stream"
-import type { Io } from "./Globals.js"
+import type { Io } from "./Io.js"
 
 const sink = (write: (text: string) => void): Writable =>
   new Writable({

@@ -6,7 +6,8 @@
  */
 import { Console, Effect } from "effect"
 import { ExitCode, isUserError, type UserError } from "../domain/Errors.js"
-import { Globals, type Io } from "./Globals.js"
+import { Globals } from "./Globals.js"
+import type { Io } from "./Io.js"
 
 /** Print a result: `json()` under `--json`, else `text()` lines. */
 export const emit = (json: () => unknown, text: () => string | ReadonlyArray<string>) =>

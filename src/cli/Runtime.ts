@@ -22,6 +22,7 @@ import { TrustStoreLive } from "../services/TrustStore.js"
 import { ProgressOnTerminal, ProgressSilent } from "../services/Progress.js"
 import { Session } from "../services/Session.js"
 import { type GlobalFlags, Globals } from "./Globals.js"
+import { envFlagSet } from "./Io.js"
 import { noticeOn } from "./Output.js"
 
 const gitUserName = (cwd: string, env: GlobalFlags["env"]): string | undefined => {
@@ -35,7 +36,7 @@ const gitUserName = (cwd: string, env: GlobalFlags["env"]): string | undefined =
 const readonlyReason = (globals: GlobalFlags): string | undefined => {
   if (globals.readonly) return "--readonly was given"
   const env = globals.env["BD_READONLY"]
-  if (env !== undefined && env !== "" && env !== "0" && env.toLowerCase() !== "false") return `BD_READONLY=${env} is set`
+  if (envFlagSet(env)) return `BD_READONLY=${env} is set`
   return undefined
 }
 

@@ -3,7 +3,8 @@
  * command line in this process, `serve` for the daemon (src/cli/Daemon.ts).
  */
 import { DEFAULT_IDLE_MS, serve as serveDaemon } from "./Daemon.js"
-import { main, processIo } from "./main.js"
+import { processIo } from "./Io.js"
+import { main } from "./main.js"
 
 /** Run, flush, exit with the command's code. */
 export const run = (argv: ReadonlyArray<string>, daemonSocket: string | undefined): void => {

@@ -13,7 +13,8 @@ import { configCommand } from "./ConfigCommands.js"
 import { daemonCommand } from "./DaemonCommands.js"
 import { doltCommand, withProjectionLag } from "./DoltCommands.js"
 import { splitGlobalFlags } from "./GlobalFlags.js"
-import { Globals, type Io } from "./Globals.js"
+import { Globals } from "./Globals.js"
+import { type Io, processIo } from "./Io.js"
 import { consoleOn } from "./IoConsole.js"
 import { initCommand } from "./InitCommand.js"
 import { printError, renderError } from "./Output.js"
@@ -80,20 +81,6 @@ const bd = Command.make("bd", {
 )
 
 const cli = Command.run(bd, { name: "bd", version: VERSION })
-
-/** This process's own directory, environment and output. */
-export const processIo = (daemonSocket?: string): Io => ({
-  cwd: process.cwd(),
-  env: process.env,
-  out: (text) => {
-    process.stdout.write(text)
-  },
-  err: (text) => {
-    process.stderr.write(text)
-  },
-  errIsTTY: process.stderr.isTTY === true,
-  daemonSocket
-})
 
 /** Run one command line; its exit code. */
 export const main = async (argv: ReadonlyArray<string>, io: Io = processIo()): Promise<number> => {

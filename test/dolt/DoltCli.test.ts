@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { GlobalFlags } from "../../src/cli/Globals.js"
-import { processIo } from "../../src/cli/main.js"
+import { processIo } from "../../src/cli/Io.js"
 import { expectProjectionEqualsState, externalServer, freshServer, type Server, type TestTown, useMariaDb } from "./support.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
