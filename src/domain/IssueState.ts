@@ -17,7 +17,7 @@
  */
 import { HashMap, HashSet, Option } from "effect"
 import type { Envelope, VersionVector } from "../events/Envelope.js"
-import type { EncodedEntries, Slice } from "../events/Slice.js"
+import type { EncodedEntries, EntryText, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
@@ -428,26 +428,43 @@ export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> =>
       : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
   )
 
+/** The bytes UTF-8 takes for a well-formed string (JSON text escapes any lone surrogate). */
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    else if (unit >= 0xd800 && unit < 0xdc00 && i + 1 < text.length) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
+const FIELDS_HEAD = "{\"fields\":"
+
 /**
- * The canonical texts of the fields of issues created by these events,
- * cut from the text of each event's data (`{"fields":…,"id":…}`), keyed by
- * the fields object the event carried.
+ * The canonical texts of the fields of issues created by these events, as
+ * bytes cut from the bytes of each event's data (`{"fields":…,"id":…}`),
+ * keyed by the fields object the event carried.
  */
-const createdFieldsTexts = (
+const createdFieldsBytes = (
   events: ReadonlyArray<Envelope>,
-  dataText: (event: Envelope) => string | undefined
-): Map<unknown, string> => {
-  const texts = new Map<unknown, string>()
+  dataBytes: (event: Envelope) => Uint8Array | undefined
+): Map<unknown, Uint8Array> => {
+  const found = new Map<unknown, Uint8Array>()
   for (const event of events) {
     if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) continue
     const data = event.data
-    const text = dataText(event)
-    if (text === undefined || !isJsonObject(data) || !isJsonObject(data["fields"]) || typeof data["id"] !== "string") continue
+    const bytes = dataBytes(event)
+    if (bytes === undefined || !isJsonObject(data) || !isJsonObject(data["fields"]) || typeof data["id"] !== "string") continue
     if (Object.keys(data).length !== 2) continue
-    const tail = `,"id":${JSON.stringify(data["id"])}}`
-    texts.set(data["fields"], text.slice("{\"fields\":".length, text.length - tail.length))
+    const tail = utf8Length(`,"id":${JSON.stringify(data["id"])}}`)
+    found.set(data["fields"], bytes.subarray(FIELDS_HEAD.length, bytes.length - tail))
   }
-  return texts
+  return found
 }
 
 /**
@@ -485,25 +502,26 @@ const sortedFieldsTexts = (): (fields: Array<string>) => string => {
 /**
  * Each issue's entry of the snapshot, in id order: the text of
  * `encodeIssues(state)[i]`, where an issue whose fields are still the very
- * object an event just sealed carried takes that event's text of them
- * instead of serialising them again.
+ * object an event just sealed carried takes the bytes of that event's text
+ * of them instead of serialising them again.
  */
 export const encodeIssueEntries = (
   state: IssuesState,
   sealed: ReadonlyArray<Envelope>,
-  dataText: (event: Envelope) => string | undefined
+  dataBytes: (event: Envelope) => Uint8Array | undefined
 ): EncodedEntries => {
-  const known = createdFieldsTexts(sealed, dataText)
+  const known = createdFieldsBytes(sealed, dataBytes)
   const sortedFields = sortedFieldsTexts()
   const entries = issueEntries(state)
   const keys = new Array<string>(entries.length)
-  const texts = new Array<string>(entries.length)
+  const texts = new Array<EntryText>(entries.length)
   const columns = new Array<ReadonlyArray<unknown>>(entries.length)
   entries.forEach(([id, record], i) => {
-    const fields = known.get(record.fields) ?? JSON.stringify(record.fields)
     const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
+    const tail = `,"stamps":${stampsText(record.stamps, sortedFields)}${heads}}`
+    const bytes = known.get(record.fields)
     keys[i] = id
-    texts[i] = `{"fields":${fields},"stamps":${stampsText(record.stamps, sortedFields)}${heads}}`
+    texts[i] = bytes === undefined ? `${FIELDS_HEAD}${JSON.stringify(record.fields)}${tail}` : { head: FIELDS_HEAD, bytes, tail }
     columns[i] = issueColumns(record.fields)
   })
   return { keys, texts, columns }

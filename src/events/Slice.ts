@@ -14,21 +14,28 @@ import type { Envelope } from "./Envelope.js"
  */
 export interface EncodedEntries {
   readonly keys: ReadonlyArray<string>
-  readonly texts: ReadonlyArray<string>
+  readonly texts: ReadonlyArray<EntryText>
   readonly columns: ReadonlyArray<ReadonlyArray<unknown>>
 }
+
+/**
+ * An entry's text: a string, or a string around UTF-8 bytes already encoded
+ * (a value cut out of a line just sealed), so that the bytes are copied, not
+ * decoded and encoded again.
+ */
+export type EntryText = string | { readonly head: string; readonly bytes: Uint8Array; readonly tail: string }
 
 export interface KeyedEntries<S> {
   /**
    * The entries in key order: their keys, their snapshot texts (each one
-   * JSON value on one line) and their columns. A text may reuse the
-   * canonical text of the data of events just sealed (`dataText`, undefined
-   * when not known) instead of serialising it again.
+   * JSON value on one line) and their columns. A text may reuse the bytes
+   * of the canonical text of the data of events just sealed (`dataBytes`,
+   * undefined when not known) instead of serialising it again.
    */
   readonly encodeEntries: (
     state: S,
     sealed: ReadonlyArray<Envelope>,
-    dataText: (event: Envelope) => string | undefined
+    dataBytes: (event: Envelope) => Uint8Array | undefined
   ) => EncodedEntries
   /** The key of an entry of the snapshot (a JSON value), undefined when it is not one. */
   readonly keyOf: (entry: unknown) => string | undefined

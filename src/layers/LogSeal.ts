@@ -4,7 +4,8 @@
  * straight into byte chunks for the append. An own event's line is built
  * from the texts of its members in code-unit order, its data serialised
  * once; the chain hash is taken over the line's bytes where they lie, so a
- * line is encoded once and never held as a string.
+ * line is encoded once and never held as a string. A snapshot written with
+ * the group copies each data's bytes from there (`dataBytes`).
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
@@ -17,8 +18,8 @@ export interface SealedGroup {
   readonly envelopes: ReadonlyArray<Envelope>
   /** The group's lines, in chunks. */
   readonly chunks: ReadonlyArray<Buffer>
-  /** The canonical text of each own event's data, as serialised into its line, when asked to keep them. */
-  readonly dataTexts: ReadonlyMap<Envelope, string>
+  /** The bytes of each own event's data (its canonical text) within its line, when asked to keep them. */
+  readonly dataBytes: ReadonlyMap<Envelope, Uint8Array>
 }
 
 /** Bytes per chunk: a few hundred lines, written without growing anything. */
@@ -57,29 +58,21 @@ const lastText = () => {
  * `prev` and a newline, hashed in place with its last comma read as the
  * closing brace, then moved over them and ended with its hash.
  */
-const lineChunks = (keepTexts: boolean) => {
+const lineChunks = (keepData: boolean) => {
   const chunks: Array<Buffer> = []
-  const dataTexts = new Map<Envelope, string>()
+  const dataBytes = new Map<Envelope, Uint8Array>()
   let buffer = Buffer.allocUnsafe(CHUNK_BYTES)
   let used = 0
-  // The chunk's length in UTF-16 units, and whether it is ASCII, to cut kept texts out of it once decoded.
-  let chars = 0
-  let ascii = true
+  // Where each kept data lies in the chunk being filled, cut out when it is done.
   let kept: Array<readonly [Envelope, number, number]> = []
 
   const flush = () => {
     if (used === 0) return
     const bytes = buffer.subarray(0, used)
     chunks.push(bytes)
-    if (kept.length > 0) {
-      // One string per chunk, the kept texts slices of it: the heap holds a few large strings, not one per event.
-      const text = ascii ? bytes.toString("latin1") : bytes.toString("utf8")
-      for (const [event, start, length] of kept) dataTexts.set(event, text.slice(start, start + length))
-      kept = []
-    }
+    for (const [event, start, end] of kept) dataBytes.set(event, bytes.subarray(start, end))
+    kept = []
     used = 0
-    chars = 0
-    ascii = true
   }
 
   /** Room for `units` UTF-16 units of text (at most 3 bytes each) after the bytes used: else a new chunk. */
@@ -91,10 +84,7 @@ const lineChunks = (keepTexts: boolean) => {
   }
 
   const write = (text: string) => {
-    const written = buffer.write(text, used, "utf8")
-    if (written !== text.length) ascii = false
-    used += written
-    chars += text.length
+    used += buffer.write(text, used, "utf8")
   }
 
   /** A line sealed elsewhere (a foreign event's). */
@@ -107,7 +97,7 @@ const lineChunks = (keepTexts: boolean) => {
   /**
    * An own event's line from `{` plus its members, each ending in a comma:
    * the body hashed is these with the last comma read as `}`. `data` is the
-   * data's text, cut out again for the snapshot when kept. Returns the hash.
+   * data's text, whose bytes are kept for the snapshot when asked. Returns the hash.
    */
   const sealOwn = (prev: string, head: string, data: string | undefined, tail: string, event: Envelope): string => {
     const dataPart = data === undefined ? 0 : 7 + data.length + 1
@@ -118,8 +108,10 @@ const lineChunks = (keepTexts: boolean) => {
     if (data === undefined) write(`{${head}${tail}`)
     else {
       write(`{${head}"data":`)
-      if (keepTexts) kept.push([event, chars, data.length])
+      const dataStart = used
       write(data)
+      // Where the data will lie once the line has moved over `prev`.
+      if (keepData) kept.push([event, dataStart - prefix, used - prefix])
       write(`,${tail}`)
     }
     buffer[used - 1] = 0x7d
@@ -128,14 +120,12 @@ const lineChunks = (keepTexts: boolean) => {
     buffer.copyWithin(start, start + prefix, used)
     used -= prefix
     used += buffer.write(`"hash":"${hash}"}\n`, used, "latin1")
-    // Only the line's characters are counted: `prev` and its newline were written as bytes.
-    chars += HASH_PART_LENGTH
     return hash
   }
 
   const done = () => {
     flush()
-    return { chunks, dataTexts }
+    return { chunks, dataBytes }
   }
 
   return { writeLine, sealOwn, done }
@@ -148,7 +138,7 @@ export const sealGroup = (
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
   events: ReadonlyArray<NewEvent>,
-  keepDataTexts: boolean
+  keepDataBytes: boolean
 ): SealedGroup => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
@@ -156,7 +146,7 @@ export const sealGroup = (
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
-  const lines = lineChunks(keepDataTexts)
+  const lines = lineChunks(keepDataBytes)
   for (const origin of foreign) {
     seq++
     const unsealed = seq - head.seq === total ? { ...origin, seq, prev, commit: true } : { ...origin, seq, prev }

@@ -15,7 +15,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { EncodedEntries } from "../events/Slice.js"
+import type { EncodedEntries, EntryText } from "../events/Slice.js"
 
 export interface EntriesIndex {
   readonly size: number
@@ -101,8 +101,9 @@ const CHUNK_BYTES = 1 << 20
 /**
  * The slice file's bytes, in chunks, and its index: `[`, then each entry's
  * text on its own line (a comma after all but the last), then `]`: the same
- * JSON value as the array of entries. Each text is encoded once, straight
- * into its chunk, which also measures its line for the index.
+ * JSON value as the array of entries. Each text is encoded once (or its
+ * bytes copied), straight into its chunk, which also measures its line for
+ * the index.
  */
 export const entriesFiles = (
   name: string,
@@ -112,23 +113,40 @@ export const entriesFiles = (
   const lengths = new Array<number>(texts.length)
   let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
   let used = 0
-  const put = (text: string, room: number): number => {
-    if (used + room > chunk.length) {
-      chunks.push(chunk.subarray(0, used))
-      chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room))
-      used = 0
-    }
+  /** Room for `bytes` more bytes: else a new chunk. */
+  const reserve = (bytes: number) => {
+    if (used + bytes <= chunk.length) return
+    chunks.push(chunk.subarray(0, used))
+    chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes))
+    used = 0
+  }
+  /** Bytes written, in room reserved. */
+  const write = (text: string): number => {
     const written = chunk.write(text, used)
     used += written
     return written
   }
-  put("[\n", 2)
+  const copy = (bytes: Uint8Array): number => {
+    chunk.set(bytes, used)
+    used += bytes.length
+    return bytes.length
+  }
+  // At most 3 bytes per UTF-16 unit.
+  const put = (text: string): number => {
+    reserve(3 * text.length)
+    return write(text)
+  }
+  const putEntry = (text: EntryText): number => {
+    if (typeof text === "string") return put(text)
+    reserve(3 * (text.head.length + text.tail.length) + text.bytes.length)
+    return write(text.head) + copy(text.bytes) + write(text.tail)
+  }
+  put("[\n")
   texts.forEach((text, i) => {
-    // At most 3 bytes per UTF-16 unit.
-    lengths[i] = put(text, text.length * 3)
-    put(i === texts.length - 1 ? "\n" : ",\n", 2)
+    lengths[i] = putEntry(text)
+    put(i === texts.length - 1 ? "\n" : ",\n")
   })
-  put("]", 1)
+  put("]")
   chunks.push(chunk.subarray(0, used))
   return [[`${name}.json`, chunks], [indexFile(name), encodeIndex(keys, lengths, rows)]]
 }

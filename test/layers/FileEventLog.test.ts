@@ -5,13 +5,14 @@
  * segments. No mocks: every test works on its own temporary directory.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either, FastCheck } from "effect"
+import { Effect, Either, FastCheck, Option } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { IntegrityError, PeerAlreadyExists, PeerNotFound, RequiresDirectDatabaseAccess } from "../../src/domain/Errors.js"
 import { listPeers } from "../../src/domain/Federation.js"
-import { decide as decideIssue } from "../../src/domain/Issue.js"
+import { decide as decideIssue, getIssue } from "../../src/domain/Issue.js"
+import { readIssuesJsonl } from "../../src/domain/IssueJsonl.js"
 import { evolveTown, initialTownState, SliceNames, type TownState } from "../../src/domain/Town.js"
 import { canonicalJson } from "../../src/events/Canonical.js"
 import { chainHash, sealLine } from "../../src/events/Chain.js"
@@ -500,33 +501,51 @@ describe("FileEventLog: snapshots", () => {
   it.effect("a snapshot taken after a group of imports holds the issues a full fold gives, whether or not an issue changed again in the group", () =>
     Effect.gen(function*() {
       const dir = newLogDir()
-      const records = [
-        `{"id":"bd-b","title":"Second","status":"open","priority":1,"labels":["cli","sync"],"assignee":null,"created_at":"${AT}","updated_at":"${AT}"}`,
-        `{"id":"bd-a","title":"First","10":"integer-like key","__proto__":"an own member","source_system":"elsewhere","updated_at":"${AT}"}`,
-        `{"id":"bd-c","title":"Third","description":"line\\u2028sep","updated_at":"${AT}"}`
-      ].map((line) => JSON.parse(line) as Record<string, unknown>)
-      const later = { id: "bd-c", title: "Third, retitled", updated_at: "2025-02-01T00:00:00.000Z" }
-      // One group: three new issues, then a change to the third (whose fields are then no longer the imported object).
+      const fourth = "bd-\u00e9\u4e2d"
+      const parsed = readIssuesJsonl(
+        [
+          `{"id":"bd-b","title":"Second","status":"open","priority":1,"labels":["cli","sync"],"assignee":null,"created_at":"${AT}","updated_at":"${AT}"}`,
+          `{"id":"bd-a","title":"First","10":"integer-like key","__proto__":"an own member","source_system":"elsewhere","updated_at":"${AT}"}`,
+          `{"id":"bd-c\ud83d\ude00","title":"Third","description":"line\\u2028sep","updated_at":"${AT}"}`,
+          // Written verbatim, in characters of two and three UTF-8 bytes (a surrogate pair is never verbatim, the line above has one).
+          `{"id":"${fourth}","title":"Fourth \u00fcber \u4e2d\u6587","labels":["\u00e9t\u00e9"],"updated_at":"${AT}"}`
+        ].join("\n"),
+        "test.jsonl"
+      )
+      const { records, verbatim } = Either.getOrThrow(parsed)
+      expect(verbatim).toEqual([true, true, false, true])
+      const later = { id: "bd-c\ud83d\ude00", title: "Third, retitled", updated_at: "2025-02-01T00:00:00.000Z" }
+      // One group: four new issues, then a change to the third (whose fields are then no longer the imported object).
       const retitle = { type: "IssueImported", at: AT, actor: ACTOR, data: { fields: { title: later.title, updated_at: later.updated_at }, id: later.id } }
       yield* Effect.provide(
         Effect.flatMap(EventLog, (log) =>
           log.transact(["issues"], (state) =>
             Either.map(
-              decideIssue(state.issues, { _tag: "ImportIssues", records, town: TOWN, actor: ACTOR, at: AT }),
+              decideIssue(state.issues, { _tag: "ImportIssues", records, verbatim, town: TOWN, actor: ACTOR, at: AT }),
               (events) => ({ events: [...events, retitle], result: events.length })
             ))),
         openLog(dir, { snapshotEvery: 2 }).layer
       )
-      const { events, loaded, report } = yield* Effect.provide(
-        Effect.all({ loaded: loadAll, events: readAll(), report: verifyLog }),
+      const { events, loaded, looked, report } = yield* Effect.provide(
+        Effect.all({
+          loaded: loadAll,
+          events: readAll(),
+          report: verifyLog,
+          looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", [fourth, "bd-a", "bd-b"]))
+        }),
         openLog(dir).layer
       )
-      expect(report).toMatchObject({ events: 4, snapshotSeq: 4 })
-      expect(encodeState(loaded.state)).toEqual(encodeState(fold(events)))
+      expect(report).toMatchObject({ events: 5, snapshotSeq: 5 })
+      const folded = fold(events)
+      expect(encodeState(loaded.state)).toEqual(encodeState(folded))
       const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<{ fields: Record<string, unknown> }>
-      expect(stored.map((issue) => issue.fields["title"])).toEqual(["First", "Second", "Third, retitled"])
+      expect(stored.map((issue) => issue.fields["title"])).toEqual(["First", "Second", "Third, retitled", "Fourth \u00fcber \u4e2d\u6587"])
       expect(Object.hasOwn(stored[0]!.fields, "__proto__")).toBe(true)
       expect(stored[1]!.fields).not.toHaveProperty("assignee")
+      // Through the index, the entries copied as bytes read back as the fold has them.
+      for (const id of [fourth, "bd-a", "bd-b"]) {
+        expect(Option.getOrThrow(getIssue(looked.state.issues, id))).toEqual(Option.getOrThrow(getIssue(folded.issues, id)))
+      }
     }))
 
   it.effect("a snapshot whose meta names a wrong hash makes verify fail", () =>
