@@ -17,7 +17,7 @@
  */
 import { HashMap, HashSet, Option } from "effect"
 import type { Envelope, VersionVector } from "../events/Envelope.js"
-import type { EncodedEntries, EntryText, Slice } from "../events/Slice.js"
+import type { EncodedEntries, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
@@ -446,56 +446,77 @@ const utf8Length = (text: string): number => {
 const FIELDS_HEAD = "{\"fields\":"
 
 /**
- * The canonical texts of the fields of issues created by these events, as
- * bytes cut from the bytes of each event's data (`{"fields":…,"id":…}`),
- * keyed by the fields object the event carried.
+ * Where each event of a group is, by its stamp: the position of the event a
+ * stamp names, or undefined. The town's own events end a group with
+ * consecutive townSeqs, so they are found by arithmetic; the others (a
+ * sync's foreign events) through a map.
  */
-const createdFieldsBytes = (
-  events: ReadonlyArray<Envelope>,
-  dataBytes: (event: Envelope) => Uint8Array | undefined
-): Map<unknown, Uint8Array> => {
-  const found = new Map<unknown, Uint8Array>()
-  for (const event of events) {
-    if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) continue
-    const data = event.data
-    const bytes = dataBytes(event)
-    if (bytes === undefined || !isJsonObject(data) || !isJsonObject(data["fields"]) || typeof data["id"] !== "string") continue
-    if (Object.keys(data).length !== 2) continue
-    const tail = utf8Length(`,"id":${JSON.stringify(data["id"])}}`)
-    found.set(data["fields"], bytes.subarray(FIELDS_HEAD.length, bytes.length - tail))
+const groupPositions = (events: ReadonlyArray<Envelope>): (stamp: Stamp) => number | undefined => {
+  let ownStart = events.length
+  while (
+    ownStart > 0 &&
+    (ownStart === events.length ||
+      (events[ownStart - 1]!.town === events[ownStart]!.town && events[ownStart - 1]!.townSeq === events[ownStart]!.townSeq - 1))
+  ) ownStart--
+  const others = new Map<string, number>()
+  for (let i = 0; i < ownStart; i++) others.set(events[i]!.id, i)
+  const own = events[ownStart]
+  return (stamp) => {
+    const i = own !== undefined && stamp.town === own.town ? ownStart + stamp.townSeq - own.townSeq : others.get(stamp.event)
+    return i !== undefined && i >= 0 && i < events.length && events[i]!.id === stamp.event ? i : undefined
   }
-  return found
 }
 
 /**
- * `JSON.stringify(encodeStamps(stamps))`, written out for the common case of
- * an issue set by one event: that stamp's text with its fields added, no
- * group objects built.
+ * The bytes of the canonical text of an issue's fields, cut from the bytes
+ * of the data (`{"fields":…,"id":…}`) of the event of this group that set
+ * them all, when the fields are still the very object that event carried:
+ * undefined otherwise.
  */
-const stampsText = (stamps: Readonly<Record<string, Stamp>>, sortedFieldsText: (fields: Array<string>) => string): string => {
-  const fields = Object.keys(stamps)
-  if (fields.length === 0) return "[]"
-  const stamp = stamps[fields[0]!]!
-  for (let i = 1; i < fields.length; i++) {
-    if (stamps[fields[i]!]!.event !== stamp.event) return JSON.stringify(encodeStamps(stamps))
+const sealedFieldsBytes = (
+  events: ReadonlyArray<Envelope>,
+  dataBytes: (position: number) => Uint8Array | undefined
+): (stamp: Stamp, fields: unknown) => Uint8Array | undefined => {
+  const positionOf = groupPositions(events)
+  return (stamp, fields) => {
+    const i = positionOf(stamp)
+    if (i === undefined) return undefined
+    const event = events[i]!
+    if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) return undefined
+    const data = event.data
+    if (!isJsonObject(data) || data["fields"] !== fields || typeof data["id"] !== "string" || Object.keys(data).length !== 2) return undefined
+    const bytes = dataBytes(i)
+    return bytes?.subarray(FIELDS_HEAD.length, bytes.length - utf8Length(`,"id":${JSON.stringify(data["id"])}}`))
   }
-  const text = JSON.stringify(stamp)
-  return `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${sortedFieldsText(fields)}}]`
+}
+
+/** The stamp every field of an issue shares, if one does (an issue set by one event: a creation, an import). */
+const onlyStamp = (stamps: Readonly<Record<string, Stamp>>, fields: ReadonlyArray<string>): Stamp | undefined => {
+  const stamp = fields.length === 0 ? undefined : stamps[fields[0]!]!
+  for (let i = 1; i < fields.length; i++) {
+    if (stamps[fields[i]!]!.event !== stamp!.event) return undefined
+  }
+  return stamp
 }
 
 /**
  * `JSON.stringify(sortTexts(fields))`, remembering the last list: the
- * issues of one import mostly share one, and sorting it again for each of
- * 100,000 issues cost a tenth of writing the snapshot. One per snapshot.
+ * issues of one import often share one. A fold mostly stamps fields in
+ * code-unit order already (imports and creations lay them out so), and a
+ * list in order is not copied and sorted again. One per snapshot.
  */
 const sortedFieldsTexts = (): (fields: Array<string>) => string => {
-  let last: { readonly key: string; readonly text: string } | undefined
+  let last: ReadonlyArray<string> = []
+  let lastText = "[]"
   return (fields) => {
-    const key = fields.join("\u0000")
-    if (last?.key === key) return last.text
-    const text = JSON.stringify(sortTexts(fields))
-    last = { key, text }
-    return text
+    let same = fields.length === last.length
+    for (let i = 0; i < fields.length && same; i++) same = fields[i] === last[i]
+    if (same) return lastText
+    let sorted = true
+    for (let i = 1; i < fields.length && sorted; i++) sorted = fields[i - 1]! < fields[i]!
+    last = fields
+    lastText = JSON.stringify(sorted ? fields : sortTexts([...fields]))
+    return lastText
   }
 }
 
@@ -503,28 +524,35 @@ const sortedFieldsTexts = (): (fields: Array<string>) => string => {
  * Each issue's entry of the snapshot, in id order: the text of
  * `encodeIssues(state)[i]`, where an issue whose fields are still the very
  * object an event just sealed carried takes the bytes of that event's text
- * of them instead of serialising them again.
+ * of them instead of serialising them again. An issue set by one event has
+ * one group of stamps, written out without building it.
  */
 export const encodeIssueEntries = (
   state: IssuesState,
   sealed: ReadonlyArray<Envelope>,
-  dataBytes: (event: Envelope) => Uint8Array | undefined
+  dataBytes: (position: number) => Uint8Array | undefined
 ): EncodedEntries => {
-  const known = createdFieldsBytes(sealed, dataBytes)
+  const fieldsBytes = sealedFieldsBytes(sealed, dataBytes)
   const sortedFields = sortedFieldsTexts()
   const entries = issueEntries(state)
-  const keys = new Array<string>(entries.length)
-  const texts = new Array<EntryText>(entries.length)
-  const columns = new Array<ReadonlyArray<unknown>>(entries.length)
-  entries.forEach(([id, record], i) => {
-    const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
-    const tail = `,"stamps":${stampsText(record.stamps, sortedFields)}${heads}}`
-    const bytes = known.get(record.fields)
-    keys[i] = id
-    texts[i] = bytes === undefined ? `${FIELDS_HEAD}${JSON.stringify(record.fields)}${tail}` : { head: FIELDS_HEAD, bytes, tail }
-    columns[i] = issueColumns(record.fields)
-  })
-  return { keys, texts, columns }
+  return {
+    keys: entries.map((entry) => entry[0]),
+    textAt: (i) => {
+      const record = entries[i]![1]
+      const stamped = Object.keys(record.stamps)
+      const stamp = onlyStamp(record.stamps, stamped)
+      let stamps = "[]"
+      if (stamp !== undefined) {
+        const text = JSON.stringify(stamp)
+        stamps = `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${sortedFields(stamped)}}]`
+      } else if (stamped.length > 0) stamps = JSON.stringify(encodeStamps(record.stamps))
+      const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
+      const tail = `,"stamps":${stamps}${heads}}`
+      const bytes = stamp === undefined ? undefined : fieldsBytes(stamp, record.fields)
+      return bytes === undefined ? `${FIELDS_HEAD}${JSON.stringify(record.fields)}${tail}` : { head: FIELDS_HEAD, bytes, tail }
+    },
+    columnsAt: (i) => issueColumns(entries[i]![1].fields)
+  }
 }
 
 /** What `bd list` filters on: status, assignee, type (null where absent). */

@@ -14,8 +14,13 @@ import type { Envelope } from "./Envelope.js"
  */
 export interface EncodedEntries {
   readonly keys: ReadonlyArray<string>
-  readonly texts: ReadonlyArray<EntryText>
-  readonly columns: ReadonlyArray<ReadonlyArray<unknown>>
+  /**
+   * The text and the columns of the entry under `keys[i]`, made when asked:
+   * a snapshot writes each text at once, so that 100,000 of them are never
+   * held together.
+   */
+  readonly textAt: (i: number) => EntryText
+  readonly columnsAt: (i: number) => ReadonlyArray<unknown>
 }
 
 /**
@@ -29,13 +34,14 @@ export interface KeyedEntries<S> {
   /**
    * The entries in key order: their keys, their snapshot texts (each one
    * JSON value on one line) and their columns. A text may reuse the bytes
-   * of the canonical text of the data of events just sealed (`dataBytes`,
-   * undefined when not known) instead of serialising it again.
+   * of the canonical text of the data of events just sealed (`dataBytes`
+   * of an event's position in `sealed`, undefined when not known) instead of
+   * serialising it again.
    */
   readonly encodeEntries: (
     state: S,
     sealed: ReadonlyArray<Envelope>,
-    dataBytes: (event: Envelope) => Uint8Array | undefined
+    dataBytes: (position: number) => Uint8Array | undefined
   ) => EncodedEntries
   /** The key of an entry of the snapshot (a JSON value), undefined when it is not one. */
   readonly keyOf: (entry: unknown) => string | undefined

@@ -237,14 +237,13 @@ const make = (options: FileEventLogOptions): EventLogService => {
     const all: SliceStates = { ...rest, ...loadedState }
     const indexes = SliceNames.filter((name) => TownSlices[name].entries !== undefined)
     const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames, indexes }
-    const dataBytes = (event: Envelope) => sealed.dataBytes.get(event)
     writeSnapshot(
       dir,
       meta,
       SliceNames.flatMap((name): ReadonlyArray<SnapshotFile> => {
         const slice = TownSlices[name] as Slice<unknown>
         if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))]]
-        return entriesFiles(name, slice.entries.encodeEntries(all[name], group, dataBytes))
+        return entriesFiles(name, slice.entries.encodeEntries(all[name], group, sealed.dataBytes))
       })
     )
   }

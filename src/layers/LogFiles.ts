@@ -160,11 +160,19 @@ const writeAll = (fd: number, piece: string | Buffer): void => {
   while (written < piece.length) written += fs.writeSync(fd, piece, written, piece.length - written)
 }
 
+/**
+ * A file's content: whole, in pieces, or made as it is written (the
+ * function is given a sink that writes each piece at once, so a large file
+ * can be made in one buffer used again and again).
+ */
+export type FileContent = string | Buffer | ReadonlyArray<string | Buffer> | ((write: (piece: Buffer) => void) => void)
+
 /** Open with `flags`, write the content (whole or in pieces, one after another), fsync, close. */
-const writeDurably = (file: string, flags: "w" | "a", content: string | Buffer | ReadonlyArray<string | Buffer>): void => {
+const writeDurably = (file: string, flags: "w" | "a", content: FileContent): void => {
   const fd = fs.openSync(file, flags, 0o644)
   try {
-    for (const piece of typeof content === "string" || Buffer.isBuffer(content) ? [content] : content) writeAll(fd, piece)
+    if (typeof content === "function") content((piece) => writeAll(fd, piece))
+    else for (const piece of typeof content === "string" || Buffer.isBuffer(content) ? [content] : content) writeAll(fd, piece)
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
@@ -172,7 +180,7 @@ const writeDurably = (file: string, flags: "w" | "a", content: string | Buffer |
 }
 
 /** Write a whole file, given whole or as pieces written one after another, and fsync it before returning. */
-export const writeFileDurably = (file: string, content: string | Buffer | ReadonlyArray<string | Buffer>): void =>
+export const writeFileDurably = (file: string, content: FileContent): void =>
   writeDurably(file, "w", content)
 
 export const fsyncDir = (dir: string): void => {
@@ -184,8 +192,8 @@ export const fsyncDir = (dir: string): void => {
   }
 }
 
-/** A file of a snapshot: its name, and its content whole or in pieces. */
-export type SnapshotFile = readonly [string, string | Buffer | ReadonlyArray<string | Buffer>]
+/** A file of a snapshot: its name and its content. Files are written in the order given. */
+export type SnapshotFile = readonly [string, FileContent]
 
 /**
  * Write a snapshot: its files (each slice's JSON text, and indexes) into a fresh directory, fsynced, then CURRENT

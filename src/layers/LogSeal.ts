@@ -18,8 +18,8 @@ export interface SealedGroup {
   readonly envelopes: ReadonlyArray<Envelope>
   /** The group's lines, in chunks. */
   readonly chunks: ReadonlyArray<Buffer>
-  /** The bytes of each own event's data (its canonical text) within its line, when asked to keep them. */
-  readonly dataBytes: ReadonlyMap<Envelope, Uint8Array>
+  /** The bytes of the data (its canonical text) within its line of the own event at a position in `envelopes`, when asked to keep them. */
+  readonly dataBytes: (position: number) => Uint8Array | undefined
 }
 
 /** Bytes per chunk: a few hundred lines, written without growing anything. */
@@ -58,19 +58,21 @@ const lastText = () => {
  * `prev` and a newline, hashed in place with its last comma read as the
  * closing brace, then moved over them and ended with its hash.
  */
-const lineChunks = (keepData: boolean) => {
+const lineChunks = (keepData: boolean, lines: number) => {
   const chunks: Array<Buffer> = []
-  const dataBytes = new Map<Envelope, Uint8Array>()
   let buffer = Buffer.allocUnsafe(CHUNK_BYTES)
   let used = 0
-  // Where each kept data lies in the chunk being filled, cut out when it is done.
-  let kept: Array<readonly [Envelope, number, number]> = []
+  // Where each kept data lies: its chunk (-1 for none), and where it starts and ends in it.
+  const dataChunk = new Int32Array(keepData ? lines : 0).fill(-1)
+  const dataStart = new Int32Array(dataChunk.length)
+  const dataEnd = new Int32Array(dataChunk.length)
+  // The lines whose data lies in the chunk being filled.
+  let kept: Array<number> = []
 
   const flush = () => {
     if (used === 0) return
-    const bytes = buffer.subarray(0, used)
-    chunks.push(bytes)
-    for (const [event, start, end] of kept) dataBytes.set(event, bytes.subarray(start, end))
+    for (const line of kept) dataChunk[line] = chunks.length
+    chunks.push(buffer.subarray(0, used))
     kept = []
     used = 0
   }
@@ -97,9 +99,9 @@ const lineChunks = (keepData: boolean) => {
   /**
    * An own event's line from `{` plus its members, each ending in a comma:
    * the body hashed is these with the last comma read as `}`. `data` is the
-   * data's text, whose bytes are kept for the snapshot when asked. Returns the hash.
+   * data's text, whose place is kept for the snapshot when asked. Returns the hash.
    */
-  const sealOwn = (prev: string, head: string, data: string | undefined, tail: string, event: Envelope): string => {
+  const sealOwn = (prev: string, head: string, data: string | undefined, tail: string, line: number): string => {
     const dataPart = data === undefined ? 0 : 7 + data.length + 1
     reserve(prev.length + 2 + head.length + dataPart + tail.length + HASH_PART_LENGTH)
     const start = used
@@ -108,10 +110,14 @@ const lineChunks = (keepData: boolean) => {
     if (data === undefined) write(`{${head}${tail}`)
     else {
       write(`{${head}"data":`)
-      const dataStart = used
+      const start = used
       write(data)
-      // Where the data will lie once the line has moved over `prev`.
-      if (keepData) kept.push([event, dataStart - prefix, used - prefix])
+      if (keepData) {
+        // Where the data will lie once the line has moved over `prev`.
+        kept.push(line)
+        dataStart[line] = start - prefix
+        dataEnd[line] = used - prefix
+      }
       write(`,${tail}`)
     }
     buffer[used - 1] = 0x7d
@@ -125,6 +131,10 @@ const lineChunks = (keepData: boolean) => {
 
   const done = () => {
     flush()
+    const dataBytes = (line: number): Uint8Array | undefined => {
+      const chunk = line >= 0 && line < dataChunk.length ? chunks[dataChunk[line]!] : undefined
+      return chunk?.subarray(dataStart[line]!, dataEnd[line]!)
+    }
     return { chunks, dataBytes }
   }
 
@@ -146,7 +156,7 @@ export const sealGroup = (
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
-  const lines = lineChunks(keepDataBytes)
+  const lines = lineChunks(keepDataBytes, total)
   for (const origin of foreign) {
     seq++
     const unsealed = seq - head.seq === total ? { ...origin, seq, prev, commit: true } : { ...origin, seq, prev }
@@ -187,7 +197,7 @@ export const sealGroup = (
     } as { -readonly [K in keyof Envelope]: Envelope[K] }
     if (last) (envelope as { commit?: boolean }).commit = true
     const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
-    envelope.hash = lines.sealOwn(prev, before, dataText, after, envelope)
+    envelope.hash = lines.sealOwn(prev, before, dataText, after, envelopes.length)
     envelopes.push(envelope)
     clock = evolveClock(clock, envelope)
     prev = envelope.hash

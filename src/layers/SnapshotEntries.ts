@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { EncodedEntries, EntryText } from "../events/Slice.js"
+import type { SnapshotFile } from "./LogFiles.js"
 
 export interface EntriesIndex {
   readonly size: number
@@ -55,26 +56,31 @@ const uint32Bytes = (values: ArrayLike<number>): Buffer => {
   return bytes
 }
 
-const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>, rows: ReadonlyArray<ReadonlyArray<unknown>>): Buffer => {
+const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>, columnsAt: (i: number) => ReadonlyArray<unknown>): Buffer => {
   const n = keys.length
+  const rows = Array.from({ length: n }, (_, i) => columnsAt(i))
   const c = rows.reduce((most, row) => Math.max(most, row.length), 0)
   const values: Array<Array<unknown>> = Array.from({ length: c }, () => [])
-  const positions: Array<Map<string, number>> = Array.from({ length: c }, () => new Map())
-  const codes = new Uint32Array(c * n)
-  rows.forEach((row, i) => {
-    for (let k = 0; k < c; k++) {
-      const value = row[k] ?? null
-      // Strings (nearly every column value) are told apart from other JSON values by a first character JSON never starts with.
-      const text = typeof value === "string" ? `s${value}` : JSON.stringify(value)
-      let at = positions[k]!.get(text)
-      if (at === undefined) {
-        at = values[k]!.length
-        values[k]!.push(value)
-        positions[k]!.set(text, at)
-      }
-      codes[k * n + i] = at
+  // Per column, where each distinct value is in its list: a primitive (nearly every value is a string) under itself, anything else under its JSON.
+  const primitives: Array<Map<unknown, number>> = Array.from({ length: c }, () => new Map())
+  const others: Array<Map<string, number>> = Array.from({ length: c }, () => new Map())
+  const codeOf = (k: number, value: unknown): number => {
+    const [positions, key]: readonly [Map<unknown, number>, unknown] = typeof value !== "object" || value === null
+      ? [primitives[k]!, value]
+      : [others[k]!, JSON.stringify(value)]
+    let at = positions.get(key)
+    if (at === undefined) {
+      at = values[k]!.length
+      values[k]!.push(value)
+      positions.set(key, at)
     }
-  })
+    return at
+  }
+  const codes = new Uint32Array(c * n)
+  for (let i = 0; i < n; i++) {
+    const row = rows[i]!
+    for (let k = 0; k < c; k++) codes[k * n + i] = codeOf(k, row[k] ?? null)
+  }
   let header = JSON.stringify({ values })
   header += " ".repeat((4 - (Buffer.byteLength(header) % 4)) % 4)
   const head = Buffer.alloc(16)
@@ -95,60 +101,74 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
   return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), uint32Bytes(keyEnds), Buffer.from(allKeys)])
 }
 
-/** Bytes per chunk of the slice file as it is encoded (an entry longer than this gets a chunk of its own). */
+/** Bytes of the buffer the slice file is made in (an entry longer than this gets a buffer of its own). */
 const CHUNK_BYTES = 1 << 20
 
 /**
- * The slice file's bytes, in chunks, and its index: `[`, then each entry's
- * text on its own line (a comma after all but the last), then `]`: the same
- * JSON value as the array of entries. Each text is encoded once (or its
- * bytes copied), straight into its chunk, which also measures its line for
- * the index.
+ * The slice file and its index, to be written in this order: `[`, then each
+ * entry's text on its own line (a comma after all but the last), then `]`:
+ * the same JSON value as the array of entries. Each text is encoded once
+ * (or its bytes copied) into one buffer, written out whenever it is full and
+ * then used again, and each line is measured for the index meanwhile.
  */
-export const entriesFiles = (
-  name: string,
-  { columns: rows, keys, texts }: EncodedEntries
-): ReadonlyArray<readonly [string, Buffer | ReadonlyArray<Buffer>]> => {
-  const chunks: Array<Buffer> = []
-  const lengths = new Array<number>(texts.length)
-  let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
-  let used = 0
-  /** Room for `bytes` more bytes: else a new chunk. */
-  const reserve = (bytes: number) => {
-    if (used + bytes <= chunk.length) return
-    chunks.push(chunk.subarray(0, used))
-    chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes))
-    used = 0
+export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedEntries): ReadonlyArray<SnapshotFile> => {
+  const lengths = new Array<number>(keys.length)
+  let measured = false
+  const slice = (emit: (piece: Buffer) => void): void => {
+    let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+    let used = 0
+    /** Room for `bytes` more bytes: else what the buffer holds goes out first. */
+    const reserve = (bytes: number) => {
+      if (used + bytes <= chunk.length) return
+      emit(chunk.subarray(0, used))
+      if (bytes > chunk.length) chunk = Buffer.allocUnsafe(bytes)
+      used = 0
+    }
+    /** Bytes written, in room reserved. */
+    const write = (text: string): number => {
+      const written = chunk.write(text, used)
+      used += written
+      return written
+    }
+    const copy = (bytes: Uint8Array): number => {
+      chunk.set(bytes, used)
+      used += bytes.length
+      return bytes.length
+    }
+    // At most 3 bytes per UTF-16 unit.
+    const put = (text: string): number => {
+      reserve(3 * text.length)
+      return write(text)
+    }
+    // Entries mostly share their head: its bytes are kept, to be copied.
+    let head = ""
+    let headBytes = Buffer.alloc(0)
+    const putEntry = (text: EntryText): number => {
+      if (typeof text === "string") return put(text)
+      if (text.head !== head) {
+        head = text.head
+        headBytes = Buffer.from(head)
+      }
+      reserve(headBytes.length + text.bytes.length + 3 * text.tail.length)
+      return copy(headBytes) + copy(text.bytes) + write(text.tail)
+    }
+    put("[\n")
+    const last = keys.length - 1
+    for (let i = 0; i <= last; i++) {
+      lengths[i] = putEntry(textAt(i))
+      reserve(2)
+      if (i < last) chunk[used++] = 0x2c
+      chunk[used++] = 0x0a
+    }
+    put("]")
+    emit(chunk.subarray(0, used))
+    measured = true
   }
-  /** Bytes written, in room reserved. */
-  const write = (text: string): number => {
-    const written = chunk.write(text, used)
-    used += written
-    return written
+  const index = (emit: (piece: Buffer) => void): void => {
+    if (!measured) throw new Error(`the index of ${name} is written before its slice file`)
+    emit(encodeIndex(keys, lengths, columnsAt))
   }
-  const copy = (bytes: Uint8Array): number => {
-    chunk.set(bytes, used)
-    used += bytes.length
-    return bytes.length
-  }
-  // At most 3 bytes per UTF-16 unit.
-  const put = (text: string): number => {
-    reserve(3 * text.length)
-    return write(text)
-  }
-  const putEntry = (text: EntryText): number => {
-    if (typeof text === "string") return put(text)
-    reserve(3 * (text.head.length + text.tail.length) + text.bytes.length)
-    return write(text.head) + copy(text.bytes) + write(text.tail)
-  }
-  put("[\n")
-  texts.forEach((text, i) => {
-    lengths[i] = putEntry(text)
-    put(i === texts.length - 1 ? "\n" : ",\n")
-  })
-  put("]")
-  chunks.push(chunk.subarray(0, used))
-  return [[`${name}.json`, chunks], [indexFile(name), encodeIndex(keys, lengths, rows)]]
+  return [[`${name}.json`, slice], [indexFile(name), index]]
 }
 
 /** Uint32 LE values from a byte range: a view where the machine is little-endian and the range aligned, else read one by one. */
