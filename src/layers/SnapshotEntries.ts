@@ -56,14 +56,18 @@ const uint32Bytes = (values: ArrayLike<number>): Buffer => {
   return bytes
 }
 
-const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>, columnsAt: (i: number) => ReadonlyArray<unknown>): Buffer => {
-  const n = keys.length
-  const rows = Array.from({ length: n }, (_, i) => columnsAt(i))
-  const c = rows.reduce((most, row) => Math.max(most, row.length), 0)
-  const values: Array<Array<unknown>> = Array.from({ length: c }, () => [])
-  // Per column, where each distinct value is in its list: a primitive (nearly every value is a string) under itself, anything else under its JSON.
-  const primitives: Array<Map<unknown, number>> = Array.from({ length: c }, () => new Map())
-  const others: Array<Map<string, number>> = Array.from({ length: c }, () => new Map())
+/**
+ * The columns of entries as codes, entry by entry: each column's distinct
+ * values in a list, and for each entry the position of its value there.
+ * A primitive (nearly every value is a string) is found under itself,
+ * anything else under its JSON. A row shorter than another has null in the
+ * columns it lacks.
+ */
+const columnCodes = (n: number) => {
+  const values: Array<Array<unknown>> = []
+  const primitives: Array<Map<unknown, number>> = []
+  const others: Array<Map<string, number>> = []
+  const codes: Array<Uint32Array> = []
   const codeOf = (k: number, value: unknown): number => {
     const [positions, key]: readonly [Map<unknown, number>, unknown] = typeof value !== "object" || value === null
       ? [primitives[k]!, value]
@@ -76,11 +80,28 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
     }
     return at
   }
-  const codes = new Uint32Array(c * n)
-  for (let i = 0; i < n; i++) {
-    const row = rows[i]!
-    for (let k = 0; k < c; k++) codes[k * n + i] = codeOf(k, row[k] ?? null)
+  /** Entry i's columns (entries come in order). */
+  const add = (i: number, row: ReadonlyArray<unknown>): void => {
+    while (codes.length < row.length) {
+      values.push([])
+      primitives.push(new Map())
+      others.push(new Map())
+      codes.push(new Uint32Array(n))
+      // The entries before this one lacked the column: null, the column's first value.
+      if (i > 0) codes[codes.length - 1]!.fill(codeOf(codes.length - 1, null), 0, i)
+    }
+    for (let k = 0; k < codes.length; k++) codes[k]![i] = codeOf(k, row[k] ?? null)
   }
+  return { add, values, codes }
+}
+
+const encodeIndex = (
+  keys: ReadonlyArray<string>,
+  lengths: ReadonlyArray<number>,
+  { codes, values }: { readonly codes: ReadonlyArray<Uint32Array>; readonly values: ReadonlyArray<ReadonlyArray<unknown>> }
+): Buffer => {
+  const n = keys.length
+  const c = codes.length
   let header = JSON.stringify({ values })
   header += " ".repeat((4 - (Buffer.byteLength(header) % 4)) % 4)
   const head = Buffer.alloc(16)
@@ -98,7 +119,7 @@ const encodeIndex = (keys: ReadonlyArray<string>, lengths: ReadonlyArray<number>
     end += ascii ? text.length : Buffer.byteLength(text)
     keyEnds[i] = end
   })
-  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), uint32Bytes(codes), uint32Bytes(keyEnds), Buffer.from(allKeys)])
+  return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), ...codes.map(uint32Bytes), uint32Bytes(keyEnds), Buffer.from(allKeys)])
 }
 
 /** Bytes of the buffer the slice file is made in (an entry longer than this gets a buffer of its own). */
@@ -113,6 +134,7 @@ const CHUNK_BYTES = 1 << 20
  */
 export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedEntries): ReadonlyArray<SnapshotFile> => {
   const lengths = new Array<number>(keys.length)
+  const columns = columnCodes(keys.length)
   let measured = false
   const slice = (emit: (piece: Buffer) => void): void => {
     let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
@@ -156,6 +178,7 @@ export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedE
     const last = keys.length - 1
     for (let i = 0; i <= last; i++) {
       lengths[i] = putEntry(textAt(i))
+      columns.add(i, columnsAt(i))
       reserve(2)
       if (i < last) chunk[used++] = 0x2c
       chunk[used++] = 0x0a
@@ -166,7 +189,7 @@ export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedE
   }
   const index = (emit: (piece: Buffer) => void): void => {
     if (!measured) throw new Error(`the index of ${name} is written before its slice file`)
-    emit(encodeIndex(keys, lengths, columnsAt))
+    emit(encodeIndex(keys, lengths, columns))
   }
   return [[`${name}.json`, slice], [indexFile(name), index]]
 }
