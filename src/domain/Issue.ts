@@ -244,15 +244,23 @@ const decideReopen = (current: Fields, c: ReopenIssue): IssueDecision => {
  * state can keep this very object.
  */
 const newImportFields = (raw: Fields, town: string): Record<string, unknown> => {
-  const keys = Object.keys(raw).filter((key) => key !== "id")
+  // Sorted with `id`, which is skipped: no second array without it.
+  const keys = Object.keys(raw)
   if (!Object.hasOwn(raw, "source_system")) keys.push("source_system")
   sortTexts(keys)
   const fields: Record<string, unknown> = { id: raw["id"] }
   for (const key of keys) {
+    if (key === "id") continue
     const value = key === "source_system" ? raw[key] ?? town : raw[key]
     if (value !== null && value !== undefined) setMember(fields, key, value)
   }
   return fields
+}
+
+/** The fields of an issue the state holds, undefined for a new id. */
+const fieldsOf = (state: IssuesState, id: string): Fields | undefined => {
+  const issue = getIssue(state, id)
+  return Option.isSome(issue) ? issue.value.fields : undefined
 }
 
 /**
@@ -270,7 +278,7 @@ const decideImport = (state: IssuesState, c: ImportIssues): IssueDecision => {
     const raw = c.records[i]!
     const id = raw["id"]
     if (typeof id !== "string" || id.trim() === "") return invalid("id", id, "a non-empty string id on every record")
-    const current = decided.get(id) ?? Option.getOrUndefined(Option.map(getIssue(state, id), (issue) => issue.fields))
+    const current = decided.get(id) ?? fieldsOf(state, id)
     if (current === undefined) {
       const fields = newImportFields(raw, c.town)
       events.push(event(IssueEventType.imported, { fields, id }, c, townVerbatim && c.verbatim?.[i] === true))

@@ -28,6 +28,9 @@ const CHUNK_BYTES = 1 << 20
 /** `"hash":"<64 hex>"}` and the newline: the end of a line after its last member's comma. */
 const HASH_PART_LENGTH = 8 + 64 + 2 + 1
 
+/** A hash as this log writes them: its text is itself between quotes, its bytes its characters. */
+const HEX = /^[0-9a-f]*$/
+
 /** The canonical text of a member, undefined (dropped) when the value is. */
 const memberText = (value: unknown): string | undefined => (value === undefined ? undefined : canonicalJson(value))
 
@@ -99,23 +102,31 @@ const lineChunks = (keepData: boolean, lines: number) => {
   /**
    * An own event's line from `{` plus its members, each ending in a comma:
    * the body hashed is these with the last comma read as `}`. `data` is the
-   * data's text, whose place is kept for the snapshot when asked. Returns the hash.
+   * data's text, whose place is kept for the snapshot when asked; `prevBytes`
+   * is prev's length in UTF-8; `line` is the event's position in the group.
+   * Returns the hash.
    */
-  const sealOwn = (prev: string, head: string, data: string | undefined, tail: string, line: number): string => {
+  const sealOwn = (
+    prev: string,
+    prevBytes: number,
+    head: string,
+    data: string | undefined,
+    tail: string,
+    line: number
+  ): string => {
     const dataPart = data === undefined ? 0 : 7 + data.length + 1
     reserve(prev.length + 2 + head.length + dataPart + tail.length + HASH_PART_LENGTH)
     const start = used
-    const prefix = buffer.write(`${prev}\n`, used, "utf8")
-    used += prefix
-    if (data === undefined) write(`{${head}${tail}`)
+    const prefix = prevBytes + 1
+    if (data === undefined) write(`${prev}\n{${head}${tail}`)
     else {
-      write(`{${head}"data":`)
-      const start = used
+      write(`${prev}\n{${head}"data":`)
+      const dataFrom = used
       write(data)
       if (keepData) {
         // Where the data will lie once the line has moved over `prev`.
         kept.push(line)
-        dataStart[line] = start - prefix
+        dataStart[line] = dataFrom - prefix
         dataEnd[line] = used - prefix
       }
       write(`,${tail}`)
@@ -167,7 +178,11 @@ export const sealGroup = (
     clock = evolveClock(clock, envelope)
     prev = hash
   }
-  const townText = memberText(town)
+  const townText = memberText(town)!
+  // An event's id is the town, a colon and its townSeq: its text is the town's with those spliced in (neither is ever escaped).
+  const idHead = `${townText.slice(0, -1)}:`
+  // Every hash sealed here is hex, one byte a character; only the head's is looked at.
+  let prevHex = HEX.test(prev)
   const actorText = lastText()
   const atText = lastText()
   const typeText = lastText()
@@ -178,7 +193,7 @@ export const sealGroup = (
     const last = seq - head.seq === total
     // Members in code-unit order: actor, at, commit, data, id, lamport, prev, seen, seq, town, townSeq, type.
     const before = `${member("actor", actorText(event.actor))}${member("at", atText(event.at))}${last ? "\"commit\":true," : ""}`
-    const after = `${member("id", memberText(id))}${member("lamport", numberText(stamp.lamport))}${member("prev", memberText(prev))}` +
+    const after = `"id":${idHead}${stamp.townSeq}",${member("lamport", numberText(stamp.lamport))}${member("prev", prevHex ? `"${prev}"` : memberText(prev))}` +
       `${member("seen", memberText(stamp.seen))}${member("seq", numberText(seq))}${member("town", townText)}` +
       `${member("townSeq", numberText(stamp.townSeq))}${member("type", typeText(event.type))}`
     // Members in the order a parsed line has them (commit and hash last), whichever way the envelope is built.
@@ -197,10 +212,12 @@ export const sealGroup = (
     } as { -readonly [K in keyof Envelope]: Envelope[K] }
     if (last) (envelope as { commit?: boolean }).commit = true
     const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
-    envelope.hash = lines.sealOwn(prev, before, dataText, after, envelopes.length)
+    const prevBytes = prevHex ? prev.length : Buffer.byteLength(prev, "utf8")
+    envelope.hash = lines.sealOwn(prev, prevBytes, before, dataText, after, envelopes.length)
     envelopes.push(envelope)
     clock = evolveClock(clock, envelope)
     prev = envelope.hash
+    prevHex = true
   }
   return { envelopes, ...lines.done() }
 }
