@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { canonicalJson, canonicalJsonVerbatim, canonicalObject } from "../../src/events/Canonical.js"
+import { jsonLike } from "../support/jsonArbitraries.js"
 
 /** The definition, written out member by member: what every fast path must reproduce byte for byte. */
 const reference = (value: unknown): string => {
@@ -25,23 +26,10 @@ const key = fc.oneof(
   fc.nat().map(String)
 )
 
-const jsonish = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    fc.string(),
-    fc.fullUnicodeString(),
-    fc.double(),
-    fc.integer(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.constant(undefined),
-    fc.array(tie("value")),
-    fc.dictionary(key, tie("value"))
-  )
-}))
+const jsonValue = jsonLike(fc.oneof(fc.string(), fc.fullUnicodeString()), key)
 
 describe("canonicalJson", () => {
-  it.prop("equals the member-by-member definition for JSON-like values", [jsonish.value], ([value]) => {
+  it.prop("equals the member-by-member definition for JSON-like values", [jsonValue], ([value]) => {
     if (value === undefined) {
       expect(() => canonicalJson(value)).toThrow(TypeError)
       return
@@ -49,13 +37,13 @@ describe("canonicalJson", () => {
     expect(canonicalJson(value)).toBe(reference(value))
   }, { fastCheck: { numRuns: 2000 } })
 
-  it.prop("an object from its members' texts, keys in order, is the canonical JSON of the object", [fc.dictionary(key, jsonish.value)], ([record]) => {
+  it.prop("an object from its members' texts, keys in order, is the canonical JSON of the object", [fc.dictionary(key, jsonValue)], ([record]) => {
     const keys = Object.keys(record).sort()
     const members = keys.map((name) => [name, record[name] === undefined ? undefined : canonicalJson(record[name])] as const)
     expect(canonicalObject(members)).toBe(reference(record))
   }, { fastCheck: { numRuns: 500 } })
 
-  it.prop("written verbatim, a value whose strings need no escaping has the same canonical JSON", [jsonish.value], ([value]) => {
+  it.prop("written verbatim, a value whose strings need no escaping has the same canonical JSON", [jsonValue], ([value]) => {
     // The definition escapes only inside strings: no backslash in its text means every string is verbatim.
     if (value === undefined || reference(value).includes("\\")) return
     expect(canonicalJsonVerbatim(value)).toBe(reference(value))

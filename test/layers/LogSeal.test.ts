@@ -6,6 +6,7 @@ import { sealLine } from "../../src/events/Chain.js"
 import { type Envelope, GENESIS_HASH, type NewEvent } from "../../src/events/Envelope.js"
 import type { LogHead } from "../../src/events/EventLog.js"
 import { sealGroup } from "../../src/layers/LogSeal.js"
+import { jsonLike } from "../support/jsonArbitraries.js"
 
 /** Texts that escape, need several UTF-8 bytes, or are lone surrogates. */
 const text = fc.oneof(
@@ -16,23 +17,9 @@ const text = fc.oneof(
 
 const key = fc.oneof(text, fc.constantFrom("0", "10", "01", "id", "fields", "__proto__", "constructor", "toJSON"), fc.nat().map(String))
 
-const jsonish = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    text,
-    fc.double(),
-    fc.integer(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.constant(undefined),
-    fc.array(tie("value")),
-    fc.dictionary(key, tie("value"))
-  )
-}))
-
 const newEvent: fc.Arbitrary<NewEvent> = fc.record({
   type: fc.oneof(fc.constantFrom("IssueImported", "IssueCreated"), text),
-  data: jsonish.value,
+  data: jsonLike(text, key),
   at: fc.oneof(fc.constant("2025-01-06T09:00:00.000Z"), text),
   actor: fc.oneof(fc.constant("alice"), text)
 })
