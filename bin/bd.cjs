@@ -42,7 +42,8 @@ const load = () => {
   } catch {}
   const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
   if (cachedData === undefined || script.cachedDataRejected) {
-    process.once("beforeExit", () => {
+    // On exit, whether the event loop ran dry or bd called process.exit (it does once its output is flushed).
+    process.once("exit", () => {
       try {
         fs.writeFileSync(`${cacheFile}.${process.pid}`, script.createCachedData())
         fs.renameSync(`${cacheFile}.${process.pid}`, cacheFile)

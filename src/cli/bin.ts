@@ -6,15 +6,29 @@ import { DEFAULT_IDLE_MS, serve as serveDaemon } from "./Daemon.js"
 import { processIo } from "./Io.js"
 import { main } from "./main.js"
 
+/**
+ * Exit with `code` once stdout and stderr have taken what was written to
+ * them. The command is over: exiting now, rather than waiting for the event
+ * loop to run dry, spares freeing a large heap page by page on the way out
+ * (after an import of 100,000 issues that took 150 ms, a thousand munmap calls).
+ */
+const exitWhenFlushed = (code: number): void => {
+  process.exitCode = code
+  let pending = 2
+  const flushed = () => {
+    if (--pending === 0) process.exit(code)
+  }
+  process.stdout.write("", flushed)
+  process.stderr.write("", flushed)
+}
+
 /** Run, flush, exit with the command's code. */
 export const run = (argv: ReadonlyArray<string>, daemonSocket: string | undefined): void => {
   main(argv, processIo(daemonSocket)).then(
-    (code) => {
-      process.exitCode = code
-    },
+    exitWhenFlushed,
     (error: unknown) => {
       process.stderr.write(`bd: internal error: ${error instanceof Error ? error.stack : String(error)}\n`)
-      process.exitCode = 1
+      exitWhenFlushed(1)
     }
   )
 }
