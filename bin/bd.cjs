@@ -15,11 +15,19 @@ const path = require("node:path")
 
 // A reader that stops early (`bd list | head`) closes the pipe: the rest of
 // the output is dropped, as git drops it, and the command still finishes.
+// Output that cannot be written otherwise (a full disk) fails the command:
+// exit code 1, unless it had failed already, and a word on stderr.
+let lostOutput
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error) => {
-    if (error.code !== "EPIPE") throw error
+    if (error.code !== "EPIPE" && lostOutput === undefined) lostOutput = error
   })
 }
+process.on("exit", (code) => {
+  if (lostOutput === undefined) return
+  process.stderr.write(`Error: bd's output could not be written (${lostOutput.message})\nHint: the command itself ran to its end; only what it printed was lost\n`)
+  if (code === 0) process.exitCode = 1
+})
 
 const dist = path.join(__dirname, "..", "dist")
 const bundle = path.join(dist, "bd-main.cjs")
@@ -71,8 +79,9 @@ if (argv[0] === "--bd-daemon") {
         process.exitCode = outcome
         return
       }
-      if (outcome === "absent" && !client.isDaemonCommand(argv)) client.startDaemon(__filename, socket, process.env)
-      load().run(argv, socket)
+      // The daemon is spawned before the command runs: bd exits as soon as the command's output is flushed.
+      const started = outcome === "absent" && !client.isDaemonCommand(argv) ? client.startDaemon(__filename, socket, process.env) : undefined
+      Promise.resolve(started).finally(() => load().run(argv, socket))
     })
   }
 }

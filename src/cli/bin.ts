@@ -11,12 +11,15 @@ import { main } from "./main.js"
  * them. The command is over: exiting now, rather than waiting for the event
  * loop to run dry, spares freeing a large heap page by page on the way out
  * (after an import of 100,000 issues that took 150 ms, a thousand munmap calls).
+ * A write that failed is reported by its stream's "error" event, which comes
+ * after these callbacks: the exit waits for it (the launcher, bin/bd.cjs,
+ * turns output lost to a full disk into a failure).
  */
 const exitWhenFlushed = (code: number): void => {
   process.exitCode = code
   let pending = 2
   const flushed = () => {
-    if (--pending === 0) process.exit(code)
+    if (--pending === 0) setImmediate(() => process.exit(code))
   }
   process.stdout.write("", flushed)
   process.stderr.write("", flushed)

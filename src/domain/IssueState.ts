@@ -448,9 +448,9 @@ const FIELDS_HEAD = "{\"fields\":"
 
 /**
  * Where each event of a group is, by its stamp: the position of the event a
- * stamp names, or undefined. The town's own events end a group with
- * consecutive townSeqs, so they are found by arithmetic; the others (a
- * sync's foreign events, even of the same town) through a map.
+ * stamp names, or undefined. A group ends with a run of one town's events
+ * with consecutive townSeqs (the town's own, or a sync's last foreign
+ * ones), found by arithmetic; the events before it through a map.
  */
 const groupPositions = (events: ReadonlyArray<Envelope>): (stamp: Stamp) => number | undefined => {
   let ownStart = events.length
@@ -463,7 +463,7 @@ const groupPositions = (events: ReadonlyArray<Envelope>): (stamp: Stamp) => numb
   for (let i = 0; i < ownStart; i++) others.set(events[i]!.id, i)
   const own = events[ownStart]
   const names = (i: number | undefined, stamp: Stamp): i is number =>
-    i !== undefined && i >= 0 && i < events.length && events[i]!.id === stamp.event
+    i !== undefined && Number.isInteger(i) && i >= 0 && i < events.length && events[i]!.id === stamp.event
   return (stamp) => {
     const i = own !== undefined && stamp.town === own.town ? ownStart + stamp.townSeq - own.townSeq : undefined
     if (names(i, stamp)) return i

@@ -363,7 +363,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
           if (events.length === 0 && foreign.length === 0) {
             return { result, appended: [], head, state }
           }
-          // The texts of the events' data are kept only for a snapshot that will reuse them.
+          // Where the bytes of the events' data lie is kept only for a snapshot that will copy them.
           const due = snapshotDue(loaded.snapshotSeq, head.seq + foreign.length + events.length)
           const sealed = sealGroup(options.town, head, state.clock, foreign, events, due)
           const after = yield* Effect.try({

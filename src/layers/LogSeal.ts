@@ -181,7 +181,7 @@ export const sealGroup = (
   const townText = memberText(town)!
   // An event's id is the town, a colon and its townSeq: its text is the town's with those spliced in (neither is ever escaped).
   const idHead = `${townText.slice(0, -1)}:`
-  // Every hash sealed here is hex, one byte a character; only the head's is looked at.
+  // Every hash sealed here is hex, one byte a character; only the one before the first own event (the head's or a foreign event's) is looked at.
   let prevHex = HEX.test(prev)
   const actorText = lastText()
   const atText = lastText()

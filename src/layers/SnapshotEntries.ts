@@ -122,7 +122,7 @@ const encodeIndex = (
   return Buffer.concat([head, Buffer.from(header), uint32Bytes(lengths), ...codes.map(uint32Bytes), uint32Bytes(keyEnds), Buffer.from(allKeys)])
 }
 
-/** Bytes of the buffer the slice file is made in (an entry longer than this gets a buffer of its own). */
+/** Bytes of the buffer the slice file is made in (an entry longer than this makes it grow to hold the entry). */
 const CHUNK_BYTES = 1 << 20
 
 /**

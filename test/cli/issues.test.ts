@@ -292,6 +292,45 @@ describe.concurrent("bd list", () => {
   })
 })
 
+describe("output that cannot be written", () => {
+  it.skipIf(!fs.existsSync("/dev/full"))("fails the command with exit code 1 and says so, with or without the daemon (stdout on /dev/full)", async () => {
+    const sb = new Sandbox("full-disk")
+    await sb.town()
+    const created = await sb.json<{ id: string }>(["create", "Written to a full disk"])
+    const daemonDir = path.join(sb.root, "daemon")
+    fs.mkdirSync(daemonDir, { mode: 0o700 })
+    const env: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" }
+    for (const [key, value] of Object.entries(sb.baseEnv())) if (value !== undefined) env[key] = value
+    const toFullDisk = (args: ReadonlyArray<string>, extra: Record<string, string>) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const full = fs.openSync("/dev/full", "w")
+        const child = spawn(process.execPath, [BIN, ...args], { cwd: sb.cwd, env: { ...env, ...extra }, stdio: ["ignore", full, "pipe"] })
+        fs.closeSync(full)
+        let stderr = ""
+        child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+        child.on("close", (code) => resolve({ code, stderr }))
+      })
+    const runs = [
+      await toFullDisk(["show", created.id], { BD_NO_DAEMON: "1" }),
+      await toFullDisk(["list"], { BD_NO_DAEMON: "1" }),
+      await toFullDisk(["export", "-o", "-"], { BD_NO_DAEMON: "1" })
+    ]
+    await sb.ok(["list"], { env: { BD_DAEMON_DIR: daemonDir } })
+    for (let i = 0; i < 100 && !(await sb.json<{ running: boolean }>(["daemon", "status"], { env: { BD_DAEMON_DIR: daemonDir } })).running; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    runs.push(await toFullDisk(["show", created.id], { BD_DAEMON_DIR: daemonDir }))
+    await sb.ok(["daemon", "stop"], { env: { BD_DAEMON_DIR: daemonDir } })
+    for (const run of runs) {
+      expect(run.stderr).toMatch(/output could not be written \(ENOSPC/)
+      expect(run.code).toBe(Exit.internal)
+    }
+    // A command that failed already keeps its own code.
+    const missing = await toFullDisk(["show", "bd-nope"], { BD_NO_DAEMON: "1" })
+    expect(missing.code).toBe(Exit.notFound)
+  })
+})
+
 describe.concurrent("who the actor is", () => {
   it("--actor, then BEADS_ACTOR, then BD_ACTOR, then git user.name, then $USER", async () => {
     const sb = new Sandbox("actor")
