@@ -4,7 +4,7 @@
  * and the causal readiness rule of ingestion.
  */
 import { Either } from "effect"
-import { eventId, type ForeignEvent, isShared, type VersionVector } from "../events/Envelope.js"
+import { eventId, type ForeignEvent, isShared, seenOf, type VersionVector } from "../events/Envelope.js"
 
 export const BATCH_VERSION = 1
 
@@ -71,6 +71,7 @@ export const batchProblem = (
   for (const event of events) {
     if (event.town !== town) return `event ${String(event.id)} claims town ${String(event.town)} on the branch of town ${town}`
     if (event.id !== eventId(town, event.townSeq)) return `event id ${String(event.id)} does not match its town and townSeq`
+    if (!Number.isSafeInteger(event.townSeq)) return `event ${event.id} has a townSeq that is not a whole number`
     if (!(event.townSeq > last)) return `event ${event.id} is out of order`
     if (!isShared(event.type)) return `event ${event.id} has the local type ${event.type}, which is never published`
     const claimed = createdSourceSystem(event)
@@ -103,7 +104,7 @@ export const missingDependency = (
 ): string | undefined => {
   for (const [town, seq] of Object.entries(event.seen)) {
     if (town === event.town || town === ownTown) continue
-    if ((known[town] ?? 0) < seq) return town
+    if (seenOf(known, town) < seq) return town
   }
   return undefined
 }

@@ -3,7 +3,7 @@
  * (town -> highest townSeq folded). It is a slice like any other, so the
  * log assigns townSeq, lamport and seen to new events from folded state.
  */
-import type { Envelope, VersionVector } from "../events/Envelope.js"
+import { type Envelope, seenOf, type VersionVector } from "../events/Envelope.js"
 import type { Slice } from "../events/Slice.js"
 
 export interface ClockState {
@@ -16,7 +16,7 @@ export interface ClockState {
 export const initialClock: ClockState = { lamport: 0, seen: {}, count: 0 }
 
 export const evolveClock = (state: ClockState, event: Envelope): ClockState => {
-  const known = state.seen[event.town] ?? 0
+  const known = seenOf(state.seen, event.town)
   return {
     lamport: Math.max(state.lamport, event.lamport),
     seen: event.townSeq > known ? { ...state.seen, [event.town]: event.townSeq } : state.seen,
@@ -26,7 +26,7 @@ export const evolveClock = (state: ClockState, event: Envelope): ClockState => {
 
 /** The clock fields of the next event this town decides (the log folds each sealed event before the next). */
 export const nextStamp = (state: ClockState, town: string) => ({
-  townSeq: (state.seen[town] ?? 0) + 1,
+  townSeq: seenOf(state.seen, town) + 1,
   lamport: state.lamport + 1,
   seen: state.seen
 })

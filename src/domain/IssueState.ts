@@ -16,7 +16,7 @@
  * causal order), so every town finds the same conflicts.
  */
 import { HashMap, HashSet, Option } from "effect"
-import type { Envelope, VersionVector } from "../events/Envelope.js"
+import { type Envelope, seenOf, type VersionVector } from "../events/Envelope.js"
 import type { EncodedEntries, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
@@ -119,7 +119,7 @@ export const compareStamps = (a: Stamp, b: Stamp): number =>
 const UNCONFLICTED: ReadonlySet<string> = new Set(["updated_at", "closed_at"])
 
 /** Whether the event behind `a` had integrated the event behind `b`. */
-export const hasSeen = (a: Stamp, b: Stamp): boolean => (a.seen?.[b.town] ?? 0) >= b.townSeq
+export const hasSeen = (a: Stamp, b: Stamp): boolean => seenOf(a.seen, b.town) >= b.townSeq
 
 /** A member of the record itself: issues may have fields named like Object's own (`constructor`). */
 const own = <A>(record: Readonly<Record<string, A>> | undefined, key: string): A | undefined =>

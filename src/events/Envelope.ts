@@ -18,6 +18,14 @@ export const GENESIS_HASH = "0".repeat(64)
 export const VersionVector = Schema.Record({ key: Schema.String, value: Schema.Number })
 export type VersionVector = typeof VersionVector.Type
 
+/**
+ * What a version vector says of a town: the highest townSeq seen, 0 when it
+ * names none. Only its own members count: a town named like a member of
+ * Object (`__proto__`, `valueOf`) must not read one.
+ */
+export const seenOf = (vector: VersionVector | undefined, town: string): number =>
+  vector !== undefined && Object.hasOwn(vector, town) ? vector[town]! : 0
+
 export const Envelope = Schema.Struct({
   seq: Schema.Number,
   id: Schema.String,

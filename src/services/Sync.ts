@@ -30,7 +30,7 @@ import type { ConflictStrategy, SovereigntyTier } from "../domain/Settings.js"
 import { forTier, type TierContext } from "../domain/Sovereignty.js"
 import type { SyncState } from "../domain/SyncState.js"
 import { evolveTrust, judgeKey, recordKey, type TrustState, vouchedFor } from "../domain/Trust.js"
-import { type Envelope, type ForeignEvent, isShared, type NewEvent } from "../events/Envelope.js"
+import { type Envelope, type ForeignEvent, isShared, type NewEvent, seenOf } from "../events/Envelope.js"
 import { EventLog, type LogError } from "../events/EventLog.js"
 import { Credentials } from "../layers/Credentials.js"
 import type { FederationOff } from "./Federation.js"
@@ -437,7 +437,7 @@ export const SyncLive = (
             return { _tag: "Refused", refusal: new BatchRefused({ peer: peer.name, town: origin, reason }) } as const
           }
         }
-        const have = (yield* log.load(["clock"])).state.clock.seen[origin] ?? 0
+        const have = seenOf((yield* log.load(["clock"])).state.clock.seen, origin)
         const held = yield* heldVersions(origin)
         const versions: Array<ForeignEvent> = []
         for (const batch of update.batches) {

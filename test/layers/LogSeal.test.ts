@@ -56,8 +56,8 @@ const verbatimSafe = (value: unknown): boolean => value !== undefined && !canoni
 
 describe("sealGroup", () => {
   it.prop("writes the canonical line of each own event, chained, and keeps each data's bytes", [
-    // A town id is 16 hex digits; others test the escaping (not a name Object has, like "__proto__" or "valueOf", which the clock cannot key).
-    fc.oneof(fc.constantFrom("0123456789abcdef", "tówn", "t\"q", "\ud800", "10"), text.filter((town) => !(town in {}))),
+    // A town id is 16 hex digits; others test the escaping, and names Object has (the clock counts only a vector's own members).
+    fc.oneof(fc.constantFrom("0123456789abcdef", "tówn", "t\"q", "\ud800", "10", "__proto__", "valueOf", "constructor"), text),
     fc.oneof(
       fc.constant({ seq: 0, hash: GENESIS_HASH }),
       fc.record({ seq: fc.nat(), hash: fc.hexaString({ minLength: 64, maxLength: 64 }).map((hex) => hex.toLowerCase()) }),
