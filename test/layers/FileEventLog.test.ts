@@ -23,6 +23,7 @@ import {
   addPeer,
   appendGroup,
   AT,
+  currentSnapshot,
   encodeState,
   linesOf,
   loadAll,
@@ -34,6 +35,7 @@ import {
   removeLogDirs,
   removePeer,
   segmentFile,
+  snapshotsDir,
   TOWN,
   verifyLog
 } from "../support/logBed.js"
@@ -43,11 +45,6 @@ afterAll(removeLogDirs)
 const fold = (events: ReadonlyArray<Envelope>): TownState => events.reduce(evolveTown, initialTownState)
 
 const peerNames = (state: Pick<TownState, "peers">): ReadonlyArray<string> => listPeers(state.peers).map((peer) => peer.name)
-
-const snapshotsDir = (dir: string): string => path.join(dir, "snapshots")
-
-const currentSnapshot = (dir: string): string =>
-  path.join(snapshotsDir(dir), fs.readFileSync(path.join(snapshotsDir(dir), "CURRENT"), "utf8").trim())
 
 /** Byte offset of the start of a 1-based line of an ASCII segment. */
 const lineOffset = (lines: ReadonlyArray<string>, line: number): number =>

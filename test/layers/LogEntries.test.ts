@@ -14,7 +14,7 @@ import { allIssues, getIssue, type IssuesState } from "../../src/domain/IssueSta
 import type { ForeignEvent, NewEvent } from "../../src/events/Envelope.js"
 import { EventLog } from "../../src/events/EventLog.js"
 import { type ListFilter, matchesColumns, matchesFilter } from "../../src/services/Issues.js"
-import { ACTOR, AT, newLogDir, openLog, removeLogDirs, verifyLog } from "../support/logBed.js"
+import { ACTOR, AT, currentSnapshot, newLogDir, openLog, removeLogDirs, verifyLog } from "../support/logBed.js"
 
 afterAll(removeLogDirs)
 
@@ -134,8 +134,7 @@ describe("reading some work items from the snapshot's index and the tail", () =>
       yield* write(ids.slice(0, 6).map((id) => create(id, pick)))
       yield* write(ids.slice(6).map((id) => create(id, pick)))
       yield* write([update(ids[2]!, { status: "closed" })])
-      const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
-      fs.rmSync(path.join(dir, "snapshots", current, "issues.index"))
+      fs.rmSync(path.join(currentSnapshot(dir), "issues.index"))
       expect(yield* agreesWithFold(ids)).toBe(12)
     }).pipe(Effect.provide(layer))
   })
@@ -160,8 +159,7 @@ describe("reading some work items from the snapshot's index and the tail", () =>
     return Effect.gen(function*() {
       const ids = Array.from({ length: 6 }, (_, i) => idOf(i + 1))
       yield* write(ids.map((id) => create(id, pick)))
-      const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
-      const file = path.join(dir, "snapshots", current, "issues.index")
+      const file = path.join(currentSnapshot(dir), "issues.index")
       const good = fs.readFileSync(file)
       // A line length off by one: every line read is cut short; a header that is not JSON; no index at all.
       const shortLine = Buffer.from(good)
@@ -187,8 +185,7 @@ describe("reading some work items from the snapshot's index and the tail", () =>
     return Effect.gen(function*() {
       yield* write([create(idOf(1), pick), create(idOf(2), pick), create(idOf(3), pick)])
       yield* verifyLog
-      const current = fs.readFileSync(path.join(dir, "snapshots", "CURRENT"), "utf8").trim()
-      const file = path.join(dir, "snapshots", current, "issues.index")
+      const file = path.join(currentSnapshot(dir), "issues.index")
       const bytes = fs.readFileSync(file)
       // The keys end the index, each a JSON string: swap the first two (of one length), so each points at the other's line.
       const sorted = [idOf(1), idOf(2), idOf(3)].sort()

@@ -32,6 +32,12 @@ export const removeLogDirs = (): void => {
   for (const root of roots.splice(0)) fs.rmSync(root, { recursive: true, force: true })
 }
 
+export const snapshotsDir = (dir: string): string => path.join(dir, "snapshots")
+
+/** The directory of the snapshot that CURRENT names. */
+export const currentSnapshot = (dir: string): string =>
+  path.join(snapshotsDir(dir), fs.readFileSync(path.join(snapshotsDir(dir), "CURRENT"), "utf8").trim())
+
 export type Tuning = Partial<Pick<FileEventLogOptions, "readonlyReason" | "lockTimeoutMs" | "snapshotEvery" | "command">>
 
 /** The file log on `dir`, as a command would open it; notices land in the returned array. */
