@@ -117,10 +117,6 @@ export interface ParsedJsonl {
   readonly verbatim: ReadonlyArray<boolean>
 }
 
-/** The records of a file, in order. */
-export const parseIssuesJsonl = (text: string, file: string): Either.Either<ReadonlyArray<JsonRecord>, ImportInvalid> =>
-  Either.map(readIssuesJsonl(text, file), (parsed) => parsed.records)
-
 /**
  * The records of a file and which of them serialise verbatim. Lines are
  * numbered from 1 as an editor shows them: a BOM does not count, blank

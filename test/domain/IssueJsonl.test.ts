@@ -2,14 +2,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import { ExitCode } from "../../src/domain/Errors.js"
 import { allIssues, initialIssues } from "../../src/domain/Issue.js"
-import { parseIssuesJsonl, readIssuesJsonl, serializeIssue, serializeIssuesJsonl } from "../../src/domain/IssueJsonl.js"
+import { readIssuesJsonl, serializeIssue, serializeIssuesJsonl } from "../../src/domain/IssueJsonl.js"
 import { AT, run } from "./IssueFixtures.js"
 
 const parsed = (text: string) =>
-  Either.getOrThrowWith(parseIssuesJsonl(text, "issues.jsonl"), (error) => new Error(error.message))
-const failure = (text: string) => Either.getOrThrow(Either.flip(parseIssuesJsonl(text, "issues.jsonl")))
+  Either.getOrThrowWith(readIssuesJsonl(text, "issues.jsonl"), (error) => new Error(error.message)).records
+const failure = (text: string) => Either.getOrThrow(Either.flip(readIssuesJsonl(text, "issues.jsonl")))
 
-describe("parseIssuesJsonl", () => {
+describe("readIssuesJsonl", () => {
   it("reads one object a line, skipping blank lines, with LF or CRLF and an optional BOM", () => {
     const text = "\uFEFF{\"id\":\"bd-1\",\"title\":\"One\"}\r\n\r\n   \n{\"id\":\"bd-2\",\"status\":\"open\"}\n\t\n"
     expect(parsed(text)).toEqual([{ id: "bd-1", title: "One" }, { id: "bd-2", status: "open" }])
