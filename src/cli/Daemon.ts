@@ -17,8 +17,8 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import type { DaemonMessage } from "./DaemonClient.js"
 import { splitGlobalFlags } from "./GlobalFlags.js"
-import { isZombie } from "../layers/Processes.js"
-import { main } from "./main.js"
+import { isOwnLiveProcess } from "../layers/Processes.js"
+import { internalErrorText, main } from "./main.js"
 
 /** The command lines the daemon runs: they read the town and print, nothing else. */
 const SERVED: ReadonlyArray<ReadonlyArray<string>> = [
@@ -67,12 +67,7 @@ const isRequest = (value: unknown): value is Request => {
  * started as one.
  */
 const isDaemon = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  if (isZombie(pid)) return false
+  if (!isOwnLiveProcess(pid)) return false
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--bd-daemon")
   } catch {
@@ -223,7 +218,7 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
         err: (text) => slices(text).forEach((e) => send({ e })),
         signal: abandoned.signal
       }).catch((error: unknown) => {
-        send({ e: `bd: internal error: ${error instanceof Error ? error.stack : String(error)}\n` })
+        send({ e: internalErrorText(error) })
         return 1
       })
       clearInterval(heartbeat)

@@ -27,10 +27,12 @@ export const daemonDisabled = (env: Env): boolean => envFlagSet(env["BD_NO_DAEMO
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : -1)
 
+/** A directory (not a link to one) of this user's. */
+const ownDirectory = (stat: fs.Stats): boolean => stat.isDirectory() && (uid() === -1 || stat.uid === uid())
+
 const ownedDirectory = (dir: string): boolean => {
   try {
-    const stat = fs.lstatSync(dir)
-    return stat.isDirectory() && (uid() === -1 || stat.uid === uid())
+    return ownDirectory(fs.lstatSync(dir))
   } catch {
     return false
   }
@@ -47,7 +49,7 @@ export const daemonDir = (env: Env): string | undefined => {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
     const stat = fs.lstatSync(dir)
-    return ownedDirectory(dir) && (stat.mode & 0o077) === 0 ? dir : undefined
+    return ownDirectory(stat) && (stat.mode & 0o077) === 0 ? dir : undefined
   } catch {
     return undefined
   }

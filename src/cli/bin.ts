@@ -4,7 +4,7 @@
  */
 import { DEFAULT_IDLE_MS, serve as serveDaemon } from "./Daemon.js"
 import { processIo } from "./Io.js"
-import { main } from "./main.js"
+import { internalErrorText, main } from "./main.js"
 
 /**
  * Exit with `code` once stdout and stderr have taken what was written to
@@ -30,7 +30,7 @@ export const run = (argv: ReadonlyArray<string>, daemonSocket: string | undefine
   main(argv, processIo(daemonSocket)).then(
     exitWhenFlushed,
     (error: unknown) => {
-      process.stderr.write(`bd: internal error: ${error instanceof Error ? error.stack : String(error)}\n`)
+      process.stderr.write(internalErrorText(error))
       exitWhenFlushed(1)
     }
   )

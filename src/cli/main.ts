@@ -82,6 +82,10 @@ const bd = Command.make("bd", {
 
 const cli = Command.run(bd, { name: "bd", version: VERSION })
 
+/** What bd prints when `main` itself fails (a bug, not a command's error), wherever it ran. */
+export const internalErrorText = (error: unknown): string =>
+  `bd: internal error: ${error instanceof Error ? error.stack : String(error)}\n`
+
 /** Run one command line; its exit code. */
 export const main = async (argv: ReadonlyArray<string>, io: Io = processIo()): Promise<number> => {
   const split = splitGlobalFlags(argv)

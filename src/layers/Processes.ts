@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs"
 
-export const isZombie = (pid: number): boolean => {
+const isZombie = (pid: number): boolean => {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
     const state = stat.lastIndexOf(")") + 2
@@ -14,12 +14,18 @@ export const isZombie = (pid: number): boolean => {
   }
 }
 
-/** Alive: it exists (EPERM: it belongs to another user) and is not a zombie. */
-export const isAlive = (pid: number): boolean => {
+/** Where `pid` stands: a live process of this user's, another user's (EPERM), or none (gone, or a zombie). */
+const probe = (pid: number): "ours" | "another user's" | "gone" => {
   try {
     process.kill(pid, 0)
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
+    return (error as NodeJS.ErrnoException).code === "EPERM" ? "another user's" : "gone"
   }
-  return !isZombie(pid)
+  return isZombie(pid) ? "gone" : "ours"
 }
+
+/** Alive: it exists (EPERM: it belongs to another user) and is not a zombie. */
+export const isAlive = (pid: number): boolean => probe(pid) !== "gone"
+
+/** Alive, not a zombie, and this user's. */
+export const isOwnLiveProcess = (pid: number): boolean => probe(pid) === "ours"
