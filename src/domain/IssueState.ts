@@ -17,7 +17,7 @@
  */
 import { HashMap, HashSet, Option } from "effect"
 import { type Envelope, seenOf, type VersionVector } from "../events/Envelope.js"
-import type { EncodedEntries, Slice } from "../events/Slice.js"
+import type { EncodedEntries, LineOrigin, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
@@ -422,78 +422,7 @@ const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
   return [encoded.fields["id"] as string, heads === undefined ? { fields: encoded.fields, stamps } : { fields: encoded.fields, stamps, heads }]
 }
 
-export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> =>
-  allIssues(state).map((record) =>
-    record.heads === undefined
-      ? { fields: record.fields, stamps: encodeStamps(record.stamps) }
-      : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
-  )
-
-/** The bytes UTF-8 takes for a well-formed string (JSON text escapes any lone surrogate). */
-const utf8Length = (text: string): number => {
-  let bytes = 0
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i)
-    if (unit < 0x80) bytes += 1
-    else if (unit < 0x800) bytes += 2
-    else if (unit >= 0xd800 && unit < 0xdc00 && i + 1 < text.length) {
-      bytes += 4
-      i++
-    } else bytes += 3
-  }
-  return bytes
-}
-
-const FIELDS_HEAD = "{\"fields\":"
-
-/**
- * Where each event of a group is, by its stamp: the position of the event a
- * stamp names, or undefined. A group ends with a run of one town's events
- * with consecutive townSeqs (the town's own, or a sync's last foreign
- * ones), found by arithmetic; the events before it through a map.
- */
-const groupPositions = (events: ReadonlyArray<Envelope>): (stamp: Stamp) => number | undefined => {
-  let ownStart = events.length
-  while (
-    ownStart > 0 &&
-    (ownStart === events.length ||
-      (events[ownStart - 1]!.town === events[ownStart]!.town && events[ownStart - 1]!.townSeq === events[ownStart]!.townSeq - 1))
-  ) ownStart--
-  const others = new Map<string, number>()
-  for (let i = 0; i < ownStart; i++) others.set(events[i]!.id, i)
-  const own = events[ownStart]
-  const names = (i: number | undefined, stamp: Stamp): i is number =>
-    i !== undefined && Number.isInteger(i) && i >= 0 && i < events.length && events[i]!.id === stamp.event
-  return (stamp) => {
-    const i = own !== undefined && stamp.town === own.town ? ownStart + stamp.townSeq - own.townSeq : undefined
-    if (names(i, stamp)) return i
-    const other = others.get(stamp.event)
-    return names(other, stamp) ? other : undefined
-  }
-}
-
-/**
- * The bytes of the canonical text of an issue's fields, cut from the bytes
- * of the data (`{"fields":…,"id":…}`) of the event of this group that set
- * them all, when the fields are still the very object that event carried:
- * undefined otherwise.
- */
-const sealedFieldsBytes = (
-  events: ReadonlyArray<Envelope>,
-  dataBytes: (position: number) => Uint8Array | undefined
-): (stamp: Stamp, fields: unknown) => Uint8Array | undefined => {
-  const positionOf = groupPositions(events)
-  return (stamp, fields) => {
-    const i = positionOf(stamp)
-    if (i === undefined) return undefined
-    const event = events[i]!
-    if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) return undefined
-    const data = event.data
-    if (!isJsonObject(data) || data["fields"] !== fields || typeof data["id"] !== "string" || Object.keys(data).length !== 2) return undefined
-    const bytes = dataBytes(i)
-    return bytes?.subarray(FIELDS_HEAD.length, bytes.length - utf8Length(`,"id":${JSON.stringify(data["id"])}}`))
-  }
-}
+export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> => allIssues(state).map(encodeRecord)
 
 /** The stamp every field of an issue shares, if one does (an issue set by one event: a creation, an import). */
 const onlyStamp = (stamps: Readonly<Record<string, Stamp>>, fields: ReadonlyArray<string>): Stamp | undefined => {
@@ -526,24 +455,58 @@ const sortedFieldsTexts = (): (fields: Array<string>) => string => {
 }
 
 /**
+ * The object an issue made by this event alone keeps as its fields, by
+ * identity, for as long as nothing changes it: the fields of a creation or
+ * an import (`created` keeps them as they came when they are laid out as a
+ * fold lays them out; any later change copies them).
+ */
+const originKey = (event: Envelope): object | undefined => {
+  if (event.type !== IssueEventType.created && event.type !== IssueEventType.imported) return undefined
+  const data = event.data
+  const fields = isJsonObject(data) ? data["fields"] : undefined
+  return isJsonObject(fields) ? fields : undefined
+}
+
+const encodeRecord = (record: IssueRecord): EncodedIssue =>
+  record.heads === undefined
+    ? { fields: record.fields, stamps: encodeStamps(record.stamps) }
+    : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
+
+/** The issue a creation or an import makes on its own, encoded as a snapshot entry. */
+const entryOf = (event: Envelope): { readonly key: string; readonly entry: unknown } | undefined => {
+  if (originKey(event) === undefined) return undefined
+  const found = issueValues(event, stampOf(event))
+  if (found === undefined) return undefined
+  const record = HashMap.get(applyValues(initialIssues, found.id, found.values, found.stamp).issues, found.id)
+  return Option.isNone(record) ? undefined : { key: found.id, entry: encodeRecord(record.value) }
+}
+
+/** The stamp of the first field stamped, if any. */
+const firstStamp = (stamps: Readonly<Record<string, Stamp>>): Stamp | undefined => {
+  for (const field in stamps) return stamps[field]
+  return undefined
+}
+
+/**
  * Each issue's entry of the snapshot, in id order: the text of
- * `encodeIssues(state)[i]`, where an issue whose fields are still the very
- * object an event just sealed carried takes the bytes of that event's text
- * of them instead of serialising them again. An issue set by one event has
- * one group of stamps, written out without building it.
+ * `encodeIssues(state)[i]`, or a reference to the line of the event that
+ * made the issue when its fields are still the very object that event
+ * carried (nothing changed it since: every change copies them) and the
+ * log knows where that line is. An issue set by one event has one group of
+ * stamps, written out without building it.
  */
 export const encodeIssueEntries = (
   state: IssuesState,
-  sealed: ReadonlyArray<Envelope>,
-  dataBytes: (position: number) => Uint8Array | undefined
+  originOf: (value: object) => LineOrigin | undefined
 ): EncodedEntries => {
-  const fieldsBytes = sealedFieldsBytes(sealed, dataBytes)
   const sortedFields = sortedFieldsTexts()
   const entries = issueEntries(state)
   return {
     keys: entries.map((entry) => entry[0]),
     textAt: (i) => {
       const record = entries[i]![1]
+      const origin = record.heads === undefined ? originOf(record.fields) : undefined
+      if (origin !== undefined && (firstStamp(record.stamps)?.event ?? origin.event) === origin.event) return origin.ref
       const stamped = Object.keys(record.stamps)
       const stamp = onlyStamp(record.stamps, stamped)
       let stamps = "[]"
@@ -552,9 +515,7 @@ export const encodeIssueEntries = (
         stamps = `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${sortedFields(stamped)}}]`
       } else if (stamped.length > 0) stamps = JSON.stringify(encodeStamps(record.stamps))
       const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
-      const tail = `,"stamps":${stamps}${heads}}`
-      const bytes = stamp === undefined ? undefined : fieldsBytes(stamp, record.fields)
-      return bytes === undefined ? `${FIELDS_HEAD}${JSON.stringify(record.fields)}${tail}` : { head: FIELDS_HEAD, bytes, tail }
+      return `{"fields":${JSON.stringify(record.fields)},"stamps":${stamps}${heads}}`
     },
     columnsAt: (i) => issueColumns(entries[i]![1].fields)
   }
@@ -591,6 +552,8 @@ export const IssuesSlice: Slice<IssuesState> = {
   decode: decodeIssues,
   entries: {
     encodeEntries: encodeIssueEntries,
+    originKey,
+    entryOf,
     keyOf: (entry) => {
       const fields = isJsonObject(entry) ? entry["fields"] : undefined
       return isJsonObject(fields) && typeof fields["id"] === "string" ? fields["id"] : undefined

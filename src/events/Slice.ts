@@ -23,26 +23,43 @@ export interface EncodedEntries {
   readonly columnsAt: (i: number) => ReadonlyArray<unknown>
 }
 
+/** Where an event's line lies in the log: its segment, the byte offset and length of the line (without its newline), and its seq. */
+export interface LineRef {
+  readonly segment: number
+  readonly offset: number
+  readonly length: number
+  readonly seq: number
+}
+
 /**
- * An entry's text: a string, or a string around UTF-8 bytes already encoded
- * (a value cut out of a line just sealed), so that the bytes are copied, not
- * decoded and encoded again.
+ * An entry's text: its JSON, or a reference to the line of the one event
+ * that, folded into the initial state, gives the entry (an issue imported
+ * or created, unchanged since). A reference is written as
+ * `{"ref":[segment,offset,length,seq]}`, so a snapshot of 100,000 issues
+ * just imported does not hold a second copy of them.
  */
-export type EntryText = string | { readonly head: string; readonly bytes: Uint8Array; readonly tail: string }
+export type EntryText = string | LineRef
+
+/** An event in the log: where its line is, and its id. */
+export interface LineOrigin {
+  readonly ref: LineRef
+  readonly event: string
+}
 
 export interface KeyedEntries<S> {
   /**
    * The entries in key order: their keys, their snapshot texts (each one
-   * JSON value on one line) and their columns. A text may reuse the bytes
-   * of the canonical text of the data of events just sealed (`dataBytes`
-   * of an event's position in `sealed`, undefined when not known) instead of
-   * serialising it again.
+   * JSON value on one line) and their columns. An entry still as the event
+   * that made it left it is a reference to that event's line: `originOf`
+   * gives the line of the event whose `originKey` is this very object (an
+   * object the entry keeps, by identity, while it is unchanged), if the
+   * log knows it.
    */
-  readonly encodeEntries: (
-    state: S,
-    sealed: ReadonlyArray<Envelope>,
-    dataBytes: (position: number) => Uint8Array | undefined
-  ) => EncodedEntries
+  readonly encodeEntries: (state: S, originOf: (value: object) => LineOrigin | undefined) => EncodedEntries
+  /** The object of an event's data that an entry made by this event alone keeps as it is; undefined when the event makes no entry alone. */
+  readonly originKey: (event: Envelope) => object | undefined
+  /** The key and the entry (its JSON value) that this one event folded into the initial state gives; undefined when it gives none. */
+  readonly entryOf: (event: Envelope) => { readonly key: string; readonly entry: unknown } | undefined
   /** The key of an entry of the snapshot (a JSON value), undefined when it is not one. */
   readonly keyOf: (entry: unknown) => string | undefined
   /** A state holding only these entries of the snapshot (decoded from their JSON values), as `decode` would. */

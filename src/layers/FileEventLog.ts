@@ -31,6 +31,7 @@ import {
 import {
   appendDurably,
   fsyncDir,
+  knownSnapshot,
   listSegments,
   type Position,
   readSnapshotMeta,
@@ -38,6 +39,7 @@ import {
   retryingVanishedSnapshot,
   SEGMENT_MAX_BYTES,
   segmentPath,
+  SNAPSHOT_VERSION,
   type SnapshotFile,
   type SnapshotMeta,
   truncateDurably,
@@ -47,7 +49,8 @@ import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
-import { foldSlice, type Slice } from "../events/Slice.js"
+import { foldSlice, type LineOrigin, type Slice } from "../events/Slice.js"
+import { entryResolver, refIn, segmentLines } from "./LineRefs.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -91,25 +94,69 @@ const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: R
   }
 }
 
+/**
+ * What a log instance knows of where the events that made entries lie: by
+ * the object an entry keeps while unchanged (`originKey`), the event's line.
+ * Learnt when a group is sealed and when a snapshot's references are read,
+ * so that a snapshot written later refers to the same lines again.
+ */
+type Origins = WeakMap<object, LineOrigin>
+
 interface SnapshotRead {
   readonly meta: SnapshotMeta
   readonly at: string
-  /** The slice files as stored (JSON values). */
+  /** The slice files as stored (JSON values), with references to log lines resolved. */
   readonly raw: Readonly<Record<string, unknown>>
   /** For `verify`: the bytes of each keyed slice's file and of its index, read with the rest. */
   readonly keyed: Readonly<Record<string, { readonly slice: Buffer; readonly index: Buffer | undefined }>>
 }
 
 /**
+ * A keyed slice's entries as the slice has them: each reference to a log
+ * line resolved (the segments read whole, once). A reference that does not
+ * check out is a damaged snapshot.
+ */
+const resolveEntries = (
+  dir: string,
+  at: string,
+  name: string,
+  snapshotSeq: number,
+  stored: unknown,
+  origins: Origins | undefined
+): unknown => {
+  const entries = (TownSlices[name as SliceName] as Slice<unknown> | undefined)?.entries
+  if (entries === undefined || !Array.isArray(stored) || !stored.some((entry) => refIn(entry) !== undefined)) return stored
+  const lines = segmentLines(dir, true)
+  const resolve = entryResolver(lines, entries, snapshotSeq, origins === undefined ? undefined : (key, origin) => origins.set(key, origin))
+  return stored.map((entry, i) => {
+    const resolved = resolve(entry)
+    if (resolved === undefined) {
+      throw new IntegrityError({
+        file: path.join(at, `${name}.json`),
+        line: i + 2,
+        reason: `the snapshot's entry refers to a log line that is not an event making it (${JSON.stringify(entry)})`
+      })
+    }
+    return resolved
+  })
+}
+
+/**
  * The current snapshot with the named slices' files read (and, for
  * `verify`, the keyed slices' bytes and indexes). A snapshot removed by a
  * writer while we read it (writers keep only the previous one) is read
- * again from the new CURRENT.
+ * again from the new CURRENT. `origins` learns where the events of entries
+ * that are references lie.
  */
-const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexes = false): SnapshotRead | undefined =>
+const readSnapshotFiles = (
+  dir: string,
+  names: ReadonlyArray<string>,
+  withIndexes = false,
+  origins?: Origins
+): SnapshotRead | undefined =>
   retryingVanishedSnapshot(() => {
     const snapshot = readSnapshotMeta(dir)
-    if (snapshot === undefined) return undefined
+    if (snapshot === undefined || !knownSnapshot(snapshot.meta)) return undefined
     const present = names.filter((name) => snapshot.meta.slices.includes(name))
     const indexed = withIndexes ? present.filter((name) => (snapshot.meta.indexes ?? []).includes(name)) : []
     const keyed = Object.fromEntries(indexed.map((name) => {
@@ -121,16 +168,17 @@ const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexe
       }
       return [name, { slice, index }]
     }))
-    const raw = Object.fromEntries(present.map((name) =>
-      [name, name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)]
-    ))
+    const raw = Object.fromEntries(present.map((name) => {
+      const stored: unknown = name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)
+      return [name, resolveEntries(dir, snapshot.at, name, snapshot.meta.seq, stored, origins)]
+    }))
     return { meta: snapshot.meta, at: snapshot.at, raw, keyed }
   })
 
-/** The snapshot to start from; none when there is none or it lacks a slice (written by an older bd). */
-const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>) => {
-  const snapshot = readSnapshotFiles(dir, names)
-  if (snapshot === undefined || snapshot.meta.version !== 1) return undefined
+/** The snapshot to start from; none when there is none, it is of an unknown format, or it lacks a slice (written by an older bd). */
+const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>, origins: Origins | undefined) => {
+  const snapshot = readSnapshotFiles(dir, names, false, origins)
+  if (snapshot === undefined) return undefined
   if (!names.every((name) => name in snapshot.raw)) return undefined
   const state: SliceStates = {}
   for (const name of names) {
@@ -141,8 +189,8 @@ const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>) => {
 }
 
 /** Snapshot (if any) plus the tail after it, for the named slices. Synchronous; throws. */
-const loadSync = (dir: string, names: ReadonlyArray<SliceName>): Loaded => {
-  const snapshot = readSnapshot(dir, names)
+const loadSync = (dir: string, names: ReadonlyArray<SliceName>, origins?: Origins): Loaded => {
+  const snapshot = readSnapshot(dir, names, origins)
   const state: SliceStates = snapshot?.state ?? {}
   if (snapshot === undefined) {
     for (const name of names) (state as Record<string, unknown>)[name] = TownSlices[name].initial
@@ -159,6 +207,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
   const { dir } = options
   const mapError = toError(dir)
   const semaphore = Effect.unsafeMakeSemaphore(1)
+  const origins: Origins = new WeakMap()
 
   const load = <K extends SliceName>(names: ReadonlyArray<K>) =>
     Effect.try({ try: () => loadSync(dir, names), catch: mapError }).pipe(
@@ -222,7 +271,22 @@ const make = (options: FileEventLogOptions): EventLogService => {
   /** The slices a write did not load, as they are before it (read before appending). */
   const otherSlices = (loadedState: SliceStates): SliceStates => {
     const missing = SliceNames.filter((name) => !(name in loadedState))
-    return missing.length === 0 ? {} : loadSync(dir, missing).state
+    return missing.length === 0 ? {} : loadSync(dir, missing, origins).state
+  }
+
+  /** The group's lines end at `end` (it is appended whole to one segment): learn where the lines of events that make entries lie. */
+  const rememberOrigins = (end: Position, sealed: SealedGroup): void => {
+    const bytes = sealed.chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+    const start = end.offset - bytes
+    const keyed = SliceNames.flatMap((name) => TownSlices[name].entries ?? [])
+    sealed.envelopes.forEach((event, i) => {
+      for (const entries of keyed) {
+        const key = entries.originKey(event)
+        if (key === undefined) continue
+        const line = sealed.lineAt(i)
+        origins.set(key, { ref: { segment: end.segment, offset: start + line.offset, length: line.length, seq: event.seq }, event: event.id })
+      }
+    })
   }
 
   const writeSnapshotAt = (
@@ -236,14 +300,14 @@ const make = (options: FileEventLogOptions): EventLogService => {
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
     const all: SliceStates = { ...rest, ...loadedState }
     const indexes = SliceNames.filter((name) => TownSlices[name].entries !== undefined)
-    const meta: SnapshotMeta = { version: 1, seq: head.seq, hash: head.hash, position, slices: SliceNames, indexes }
+    const meta: SnapshotMeta = { version: SNAPSHOT_VERSION, seq: head.seq, hash: head.hash, position, slices: SliceNames, indexes }
     writeSnapshot(
       dir,
       meta,
       SliceNames.flatMap((name): ReadonlyArray<SnapshotFile> => {
         const slice = TownSlices[name] as Slice<unknown>
         if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))]]
-        return entriesFiles(name, slice.entries.encodeEntries(all[name], group, sealed.dataBytes))
+        return entriesFiles(name, slice.entries.encodeEntries(all[name], (value) => origins.get(value)))
       })
     )
   }
@@ -349,7 +413,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
           const wanted = Array.from(new Set<SliceName>([...names, "clock", ...projections.flatMap((p) => p.slices)]))
           const loaded = yield* Effect.try({
             try: () => {
-              const result = loadSync(dir, wanted)
+              const result = loadSync(dir, wanted, origins)
               repairTail(result.end)
               return result
             },
@@ -363,14 +427,15 @@ const make = (options: FileEventLogOptions): EventLogService => {
           if (events.length === 0 && foreign.length === 0) {
             return { result, appended: [], head, state }
           }
-          // Where the bytes of the events' data lie is kept only for a snapshot that will copy them.
           const due = snapshotDue(loaded.snapshotSeq, head.seq + foreign.length + events.length)
-          const sealed = sealGroup(options.town, head, state.clock, foreign, events, due)
+          const sealed = sealGroup(options.town, head, state.clock, foreign, events)
           const after = yield* Effect.try({
             try: () => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
               const rest = due ? otherSlices(loaded.state) : undefined
               const position = appendGroup(end, sealed.chunks)
+              // Where the lines of events that made entries lie, for the snapshot to refer to them.
+              if (due) rememberOrigins(position, sealed)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
@@ -532,10 +597,12 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
     const entries = slice.entries
     const files = snapshot.keyed[name]
     if (entries === undefined || !Array.isArray(json) || files === undefined) continue
+    const lines = segmentLines(dir, true)
     const mismatch = indexMismatch(
       files,
       json,
       { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key), keyOf: entries.keyOf },
+      entryResolver(lines, entries, meta.seq),
       (a, b) => canonicalJson(a) === canonicalJson(b)
     )
     if (mismatch !== undefined) {

@@ -4,12 +4,16 @@
  * the tail after the snapshot is read, chain-checked, and folded over the
  * entries it touches. Every key in the state handed back is exact: its
  * snapshot entry (if any) and every later event that touches it are folded.
- * Undefined when the snapshot has no index, or a damaged one; the caller
- * then loads the slice whole (and `verify` reports a damaged index).
+ * An entry that refers to its event's line (LineRefs.ts) is read from the
+ * segment where the line is. Undefined when the snapshot has no index, or a
+ * damaged one, or an entry read does not check out; the caller then loads
+ * the slice whole (which fails on an entry that does not check out, and
+ * `verify` reports a damaged index).
  */
 import type { Envelope } from "../events/Envelope.js"
 import { foldSlice, type KeyedEntries, type Slice } from "../events/Slice.js"
-import { readSnapshotMeta, retryingVanishedSnapshot } from "./LogFiles.js"
+import { entryResolver, segmentLines } from "./LineRefs.js"
+import { knownSnapshot, readSnapshotMeta, retryingVanishedSnapshot } from "./LogFiles.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type EntriesIndex, findKey, readEntries, readEntriesIndex } from "./SnapshotEntries.js"
 
@@ -31,7 +35,7 @@ interface Keyed<S> {
 
 const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S> | undefined => {
   const snapshot = readSnapshotMeta(dir)
-  if (snapshot === undefined || snapshot.meta.version !== 1 || !snapshot.meta.slices.includes(name)) return undefined
+  if (snapshot === undefined || !knownSnapshot(snapshot.meta) || !snapshot.meta.slices.includes(name)) return undefined
   const index = readEntriesIndex(snapshot.at, name)
   if (index === undefined) return undefined
   const { meta } = snapshot
@@ -44,7 +48,13 @@ const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S>
   const touchedPositions = Array.from(touched, (key) => findKey(index, key)).filter((i) => i >= 0)
   const stateWith = (positions: ReadonlyArray<number>): S | undefined => {
     const all = Array.from(new Set([...positions, ...touchedPositions])).sort((a, b) => a - b)
-    const entries = readEntries(snapshot.at, name, index, all, slice.entries.keyOf)
+    const lines = segmentLines(dir, false)
+    let entries: ReadonlyArray<unknown> | undefined
+    try {
+      entries = readEntries(snapshot.at, name, index, all, slice.entries.keyOf, entryResolver(lines, slice.entries, meta.seq))
+    } finally {
+      lines.close()
+    }
     return entries === undefined ? undefined : tail.reduce((state, group) => foldSlice(slice, state, group), slice.entries.decodeSome(entries))
   }
   return { index, touched, touchedPositions, end, stateWith }

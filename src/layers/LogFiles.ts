@@ -108,8 +108,18 @@ export const readSegment = (dir: string, segment: number, from: number): Segment
   return { lines, tornBytes: buffer.length - start, size, lineNumberAt }
 }
 
+/**
+ * The snapshot format written: 2 may hold entries that are references to
+ * log lines (LineRefs.ts), 1 never does. A bd that knows neither version
+ * ignores the snapshot and folds the whole log.
+ */
+export const SNAPSHOT_VERSION = 2
+
+/** Whether this bd reads snapshots of this format. */
+export const knownSnapshot = (meta: SnapshotMeta): boolean => meta.version === 1 || meta.version === 2
+
 export interface SnapshotMeta {
-  readonly version: 1
+  readonly version: 1 | 2
   readonly seq: number
   readonly hash: string
   readonly position: Position

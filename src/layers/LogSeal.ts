@@ -4,8 +4,9 @@
  * straight into byte chunks for the append. An own event's line is built
  * from the texts of its members in code-unit order, its data serialised
  * once; the chain hash is taken over the line's bytes where they lie, so a
- * line is encoded once and never held as a string. A snapshot written with
- * the group copies each data's bytes from there (`dataBytes`).
+ * line is encoded once and never held as a string. Where each line lies in
+ * the group's bytes is kept (`lineAt`): a snapshot written with the group
+ * refers to the lines of the issues they made instead of copying them.
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
@@ -18,8 +19,8 @@ export interface SealedGroup {
   readonly envelopes: ReadonlyArray<Envelope>
   /** The group's lines, in chunks. */
   readonly chunks: ReadonlyArray<Buffer>
-  /** The bytes of the data (its canonical text) within its line of the own event at a position in `envelopes`, when asked to keep them. */
-  readonly dataBytes: (position: number) => Uint8Array | undefined
+  /** Where the line of the event at a position in `envelopes` lies in the group's bytes (the chunks one after another), without its newline. */
+  readonly lineAt: (position: number) => { readonly offset: number; readonly length: number }
 }
 
 /** Bytes per chunk: a few hundred lines, written without growing anything. */
@@ -61,22 +62,20 @@ const lastText = () => {
  * `prev` and a newline, hashed in place with its last comma read as the
  * closing brace, then moved over them and ended with its hash.
  */
-const lineChunks = (keepData: boolean, lines: number) => {
+const lineChunks = (lines: number) => {
   const chunks: Array<Buffer> = []
   let buffer = Buffer.allocUnsafe(CHUNK_BYTES)
   let used = 0
-  // Where each kept data lies: its chunk (-1 for none), and where it starts and ends in it.
-  const dataChunk = new Int32Array(keepData ? lines : 0).fill(-1)
-  const dataStart = new Int32Array(dataChunk.length)
-  const dataEnd = new Int32Array(dataChunk.length)
-  // The lines whose data lies in the chunk being filled.
-  let kept: Array<number> = []
+  // The bytes of the chunks already full, before the one being filled.
+  let flushed = 0
+  // Where each line starts in the group's bytes, and its length without the newline.
+  const lineStart = new Float64Array(lines)
+  const lineLength = new Float64Array(lines)
 
   const flush = () => {
     if (used === 0) return
-    for (const line of kept) dataChunk[line] = chunks.length
     chunks.push(buffer.subarray(0, used))
-    kept = []
+    flushed += used
     used = 0
   }
 
@@ -92,19 +91,21 @@ const lineChunks = (keepData: boolean, lines: number) => {
     used += buffer.write(text, used, "utf8")
   }
 
-  /** A line sealed elsewhere (a foreign event's). */
-  const writeLine = (line: string) => {
+  /** A line sealed elsewhere (a foreign event's), at position `at` in the group. */
+  const writeLine = (line: string, at: number) => {
     reserve(line.length + 1)
+    const start = used
     write(line)
+    lineStart[at] = flushed + start
+    lineLength[at] = used - start
     write("\n")
   }
 
   /**
    * An own event's line from `{` plus its members, each ending in a comma:
    * the body hashed is these with the last comma read as `}`. `data` is the
-   * data's text, whose place is kept for the snapshot when asked; `prevBytes`
-   * is prev's length in UTF-8; `line` is the event's position in the group.
-   * Returns the hash.
+   * data's text; `prevBytes` is prev's length in UTF-8; `line` is the
+   * event's position in the group. Returns the hash.
    */
   const sealOwn = (
     prev: string,
@@ -120,15 +121,9 @@ const lineChunks = (keepData: boolean, lines: number) => {
     const prefix = prevBytes + 1
     if (data === undefined) write(`${prev}\n{${head}${tail}`)
     else {
+      // In three writes: the data, often long, is encoded where it is, never joined into another string.
       write(`${prev}\n{${head}"data":`)
-      const dataFrom = used
       write(data)
-      if (keepData) {
-        // Where the data will lie once the line has moved over `prev`.
-        kept.push(line)
-        dataStart[line] = dataFrom - prefix
-        dataEnd[line] = used - prefix
-      }
       write(`,${tail}`)
     }
     buffer[used - 1] = 0x7d
@@ -136,17 +131,17 @@ const lineChunks = (keepData: boolean, lines: number) => {
     buffer[used - 1] = 0x2c
     buffer.copyWithin(start, start + prefix, used)
     used -= prefix
-    used += buffer.write(`"hash":"${hash}"}\n`, used, "latin1")
+    used += buffer.write(`"hash":"${hash}"}`, used, "latin1")
+    lineStart[line] = flushed + start
+    lineLength[line] = used - start
+    buffer[used++] = 0x0a
     return hash
   }
 
   const done = () => {
     flush()
-    const dataBytes = (line: number): Uint8Array | undefined => {
-      const chunk = line >= 0 && line < dataChunk.length ? chunks[dataChunk[line]!] : undefined
-      return chunk?.subarray(dataStart[line]!, dataEnd[line]!)
-    }
-    return { chunks, dataBytes }
+    const lineAt = (line: number) => ({ offset: lineStart[line]!, length: lineLength[line]! })
+    return { chunks, lineAt }
   }
 
   return { writeLine, sealOwn, done }
@@ -158,8 +153,7 @@ export const sealGroup = (
   head: LogHead,
   clockState: TownState["clock"],
   foreign: ReadonlyArray<ForeignEvent>,
-  events: ReadonlyArray<NewEvent>,
-  keepDataBytes: boolean
+  events: ReadonlyArray<NewEvent>
 ): SealedGroup => {
   const evolveClock = TownSlices.clock.evolve
   let clock = clockState
@@ -167,12 +161,12 @@ export const sealGroup = (
   let seq = head.seq
   const total = foreign.length + events.length
   const envelopes: Array<Envelope> = []
-  const lines = lineChunks(keepDataBytes, total)
+  const lines = lineChunks(total)
   for (const origin of foreign) {
     seq++
     const unsealed = seq - head.seq === total ? { ...origin, seq, prev, commit: true } : { ...origin, seq, prev }
     const { hash, line } = sealLine(unsealed)
-    lines.writeLine(line)
+    lines.writeLine(line, envelopes.length)
     const envelope = { ...unsealed, hash }
     envelopes.push(envelope)
     clock = evolveClock(clock, envelope)

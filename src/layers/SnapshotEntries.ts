@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { EncodedEntries, EntryText } from "../events/Slice.js"
+import { refText } from "./LineRefs.js"
 import type { SnapshotFile } from "./LogFiles.js"
 
 export interface EntriesIndex {
@@ -152,28 +153,12 @@ export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedE
       used += written
       return written
     }
-    const copy = (bytes: Uint8Array): number => {
-      chunk.set(bytes, used)
-      used += bytes.length
-      return bytes.length
-    }
     // At most 3 bytes per UTF-16 unit.
     const put = (text: string): number => {
       reserve(3 * text.length)
       return write(text)
     }
-    // Entries mostly share their head: its bytes are kept, to be copied.
-    let head = ""
-    let headBytes = Buffer.alloc(0)
-    const putEntry = (text: EntryText): number => {
-      if (typeof text === "string") return put(text)
-      if (text.head !== head) {
-        head = text.head
-        headBytes = Buffer.from(head)
-      }
-      reserve(headBytes.length + text.bytes.length + 3 * text.tail.length)
-      return copy(headBytes) + copy(text.bytes) + write(text.tail)
-    }
+    const putEntry = (text: EntryText): number => put(typeof text === "string" ? text : refText(text))
     put("[\n")
     const last = keys.length - 1
     for (let i = 0; i <= last; i++) {
@@ -292,14 +277,23 @@ export const findKey = (index: EntriesIndex, key: string): number => {
 }
 
 /**
+ * Turns an entry of a slice file into the entry it stands for (a reference
+ * to a log line into the entry its event makes: LineRefs.ts); undefined
+ * when it stands for none.
+ */
+export type ResolveEntry = (entry: unknown) => unknown
+
+/**
  * The entries at these positions of the index, each line read by
- * `readLine(offset, length)`; undefined when a line is not the entry the
- * index says (cut short, not JSON, or another key): the index is damaged.
+ * `readLine(offset, length)` and resolved; undefined when a line is not the
+ * entry the index says (cut short, not JSON, a reference that does not
+ * check out, or another key): the snapshot is damaged.
  */
 const entriesAt = (
   index: EntriesIndex,
   positions: ReadonlyArray<number>,
   keyOf: (entry: unknown) => string | undefined,
+  resolve: ResolveEntry,
   readLine: (offset: number, length: number) => string | undefined
 ): ReadonlyArray<unknown> | undefined => {
   const entries: Array<unknown> = []
@@ -308,9 +302,10 @@ const entriesAt = (
     if (text === undefined) return undefined
     let entry: unknown
     try {
-      entry = JSON.parse(text)
-    } catch {
-      return undefined
+      entry = resolve(JSON.parse(text))
+    } catch (error) {
+      if (error instanceof SyntaxError) return undefined
+      throw error
     }
     const key = keyOf(entry)
     if (key === undefined || key !== index.keyAt(i)) return undefined
@@ -325,12 +320,13 @@ export const readEntries = (
   name: string,
   index: EntriesIndex,
   positions: ReadonlyArray<number>,
-  keyOf: (entry: unknown) => string | undefined
+  keyOf: (entry: unknown) => string | undefined,
+  resolve: ResolveEntry
 ): ReadonlyArray<unknown> | undefined => {
   if (positions.length === 0) return []
   const fd = fs.openSync(path.join(snapshotAt, `${name}.json`), "r")
   try {
-    return entriesAt(index, positions, keyOf, (offset, length) => {
+    return entriesAt(index, positions, keyOf, resolve, (offset, length) => {
       const buffer = Buffer.allocUnsafe(length)
       let read = 0
       while (read < length) {
@@ -349,7 +345,7 @@ export const readEntries = (
  * Why an index does not describe its slice file (undefined when it does),
  * from the bytes of both as read together: the keys and columns are those
  * of the folded state, and every entry's line, at its offset, is the entry
- * the file holds there.
+ * the file holds there (`stored`, its references resolved).
  */
 export const indexMismatch = (
   files: { readonly slice: Buffer; readonly index: Buffer | undefined },
@@ -359,6 +355,7 @@ export const indexMismatch = (
     readonly columnsOf: (key: string) => ReadonlyArray<unknown>
     readonly keyOf: (entry: unknown) => string | undefined
   },
+  resolve: ResolveEntry,
   sameValue: (a: unknown, b: unknown) => boolean
 ): string | undefined => {
   if (files.index === undefined) return "its index is missing"
@@ -375,7 +372,7 @@ export const indexMismatch = (
     }
   }
   const { slice } = files
-  const lines = entriesAt(index, all, expected.keyOf, (offset, length) =>
+  const lines = entriesAt(index, all, expected.keyOf, resolve, (offset, length) =>
     offset + length <= slice.length ? slice.toString("utf8", offset, offset + length) : undefined)
   if (lines === undefined) return "its index points at lines that are not the entries it names"
   for (const i of all) {

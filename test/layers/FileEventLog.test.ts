@@ -535,13 +535,145 @@ describe("FileEventLog: snapshots", () => {
       expect(report).toMatchObject({ events: 5, snapshotSeq: 5 })
       const folded = fold(events)
       expect(encodeState(loaded.state)).toEqual(encodeState(folded))
-      const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<{ fields: Record<string, unknown> }>
-      expect(stored.map((issue) => issue.fields["title"])).toEqual(["First", "Second", "Third, retitled", "Fourth \u00fcber \u4e2d\u6587"])
-      expect(Object.hasOwn(stored[0]!.fields, "__proto__")).toBe(true)
-      expect(stored[1]!.fields).not.toHaveProperty("assignee")
-      // Through the index, the entries copied as bytes read back as the fold has them.
+      const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<
+        { fields: Record<string, unknown> } | { ref: ReadonlyArray<number> }
+      >
+      // The second and fourth issues are as their imports made them: their entries refer to the imports' lines. The
+      // first was laid out anew (an integer-like key goes first in a JS object) and the third changed: they are written out.
+      expect(stored.map((issue) => ("ref" in issue ? `ref seq ${issue.ref[3]}` : issue.fields["title"])))
+        .toEqual(["First", "ref seq 1", "Third, retitled", "ref seq 4"])
+      expect(Object.hasOwn((stored[0] as { fields: Record<string, unknown> }).fields, "__proto__")).toBe(true)
+      for (const [at, event] of [[1, events[0]!], [3, events[3]!]] as const) {
+        const [segment, offset, length] = (stored[at] as { ref: ReadonlyArray<number> }).ref
+        expect(segment).toBe(1)
+        expect(JSON.parse(fs.readFileSync(segmentFile(dir)).toString("utf8", offset, offset! + length!))).toEqual(event)
+      }
+      expect(Option.getOrThrow(getIssue(loaded.state.issues, "bd-b")).fields).not.toHaveProperty("assignee")
+      // Through the index, the entries (the reference resolved) read back as the fold has them.
       for (const id of [fourth, "bd-a", "bd-b"]) {
         expect(Option.getOrThrow(getIssue(looked.state.issues, id))).toEqual(Option.getOrThrow(getIssue(folded.issues, id)))
+      }
+    }))
+
+  /** Import these issues (title given) in one write group, as `bd import` does. */
+  const importTitles = (titles: Readonly<Record<string, string>>) =>
+    Effect.flatMap(EventLog, (log) =>
+      log.transact(["issues"], (state) =>
+        Either.map(
+          decideIssue(state.issues, {
+            _tag: "ImportIssues",
+            records: Object.entries(titles).map(([id, title]) => ({ id, title, status: "open", updated_at: AT })),
+            town: TOWN,
+            actor: ACTOR,
+            at: AT
+          }),
+          (events) => ({ events, result: events.length })
+        )))
+
+  const storedIssues = (dir: string): ReadonlyArray<Record<string, unknown>> =>
+    JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<Record<string, unknown>>
+
+  it.effect("entries that refer to their imports' lines stay references in later snapshots until their issue changes", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      yield* Effect.provide(importTitles({ "bd-1": "One", "bd-2": "Two", "bd-3": "Three", "bd-4": "Four" }), openLog(dir, { snapshotEvery: 4 }).layer)
+      const first = storedIssues(dir)
+      expect(first.map((entry) => Object.keys(entry))).toEqual([["ref"], ["ref"], ["ref"], ["ref"]])
+      // Another process: what it knows of the lines comes from the snapshot's references.
+      const { layer } = openLog(dir, { snapshotEvery: 4 })
+      yield* Effect.provide(
+        Effect.flatMap(EventLog, (log) =>
+          log.transact(["issues"], () =>
+            Either.right({
+              events: [{ type: "IssueUpdated", at: AT, actor: ACTOR, data: { id: "bd-2", changes: { title: "Two, renamed" } } }],
+              result: 1
+            }))),
+        layer
+      )
+      yield* Effect.provide(Effect.forEach(["p1", "p2", "p3"], addPeer, { discard: true }), layer)
+      const { events, looked, loaded, report } = yield* Effect.provide(
+        Effect.all({
+          events: readAll(),
+          loaded: loadAll,
+          report: verifyLog,
+          looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", ["bd-1", "bd-2"]))
+        }),
+        openLog(dir).layer
+      )
+      expect(report).toMatchObject({ events: 8, snapshotSeq: 8 })
+      const second = storedIssues(dir)
+      expect(second[0]).toEqual(first[0])
+      expect((second[1]!["fields"] as Record<string, unknown>)["title"]).toBe("Two, renamed")
+      expect(second.slice(2)).toEqual(first.slice(2))
+      const folded = fold(events)
+      expect(encodeState(loaded.state)).toEqual(encodeState(folded))
+      for (const id of ["bd-1", "bd-2"]) {
+        expect(Option.getOrThrow(getIssue(looked.state.issues, id))).toEqual(Option.getOrThrow(getIssue(folded.issues, id)))
+      }
+    }))
+
+  /** A snapshot of four imported issues whose second entry is rewritten, keeping its length (the index stays right). */
+  const withSecondRef = (rewrite: (ref: ReadonlyArray<number>) => ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      yield* Effect.provide(importTitles({ "bd-1": "One", "bd-2": "Two", "bd-3": "Three", "bd-4": "Four" }), openLog(dir, { snapshotEvery: 4 }).layer)
+      const file = path.join(currentSnapshot(dir), "issues.json")
+      const lines = fs.readFileSync(file, "utf8").split("\n")
+      const ref = (JSON.parse(lines[2]!.replace(/,$/, "")) as { ref: ReadonlyArray<number> }).ref
+      const changed = `{"ref":${JSON.stringify(rewrite(ref))}},`
+      expect(changed).toHaveLength(lines[2]!.length)
+      lines[2] = changed
+      fs.writeFileSync(file, lines.join("\n"))
+      return { dir, file }
+    })
+
+  it.effect("an entry referring to a line that is not the event it names is an IntegrityError at that entry, for load, lookup and verify", () =>
+    Effect.gen(function*() {
+      for (
+        const rewrite of [
+          // The line of another event (seq 3, an import too).
+          (ref: ReadonlyArray<number>) => [ref[0]!, ref[1]!, ref[2]!, ref[3]! + 1],
+          // Past the snapshot (seq 4): no snapshot depends on a later event.
+          (ref: ReadonlyArray<number>) => [ref[0]!, ref[1]!, ref[2]!, 9],
+          // A segment that is not there.
+          (ref: ReadonlyArray<number>) => [7, ref[1]!, ref[2]!, ref[3]!],
+          // Not where a line starts.
+          (ref: ReadonlyArray<number>) => [ref[0]!, ref[1]! + 1, ref[2]! - 1, ref[3]!]
+        ]
+      ) {
+        const { dir, file } = yield* withSecondRef(rewrite)
+        const failures = yield* Effect.provide(
+          Effect.all({
+            load: Effect.flip(loadAll),
+            verify: Effect.flip(verifyLog),
+            lookup: Effect.flip(Effect.flatMap(EventLog, (log) => log.lookup("issues", ["bd-2"]))),
+            select: Effect.flip(Effect.flatMap(EventLog, (log) => log.select("issues", () => true, 10)))
+          }),
+          openLog(dir).layer
+        )
+        for (const [entry, error] of Object.entries(failures)) {
+          expect(error, entry).toBeInstanceOf(IntegrityError)
+          expect({ entry, file: (error as IntegrityError).file, line: (error as IntegrityError).line }).toEqual({ entry, file, line: 3 })
+          expect((error as IntegrityError).reason).toContain("refers to a log line")
+        }
+      }
+    }))
+
+  it.effect("a snapshot of format 1 (no references) is read; one of a format this bd does not know is passed over", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      yield* Effect.provide(Effect.forEach(["a1", "a2", "a3", "a4"], addPeer, { discard: true }), openLog(dir, { snapshotEvery: 3 }).layer)
+      const metaFile = path.join(currentSnapshot(dir), "meta.json")
+      const meta = JSON.parse(fs.readFileSync(metaFile, "utf8")) as { version: number }
+      expect(meta.version).toBe(2)
+      for (const [version, snapshotSeq] of [[1, 3], [3, 0]] as const) {
+        fs.writeFileSync(metaFile, JSON.stringify({ ...meta, version }))
+        const { events, loaded, report } = yield* Effect.provide(
+          Effect.all({ events: readAll(), loaded: loadAll, report: verifyLog }),
+          openLog(dir).layer
+        )
+        expect(report).toMatchObject({ events: 4, snapshotSeq })
+        expect(encodeState(loaded.state)).toEqual(encodeState(fold(events)))
       }
     }))
 

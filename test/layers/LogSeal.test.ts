@@ -3,9 +3,9 @@ import { FastCheck as fc } from "effect"
 import { initialClock } from "../../src/domain/Clock.js"
 import { canonicalJson } from "../../src/events/Canonical.js"
 import { sealLine } from "../../src/events/Chain.js"
-import { type Envelope, GENESIS_HASH, type NewEvent } from "../../src/events/Envelope.js"
+import { type Envelope, type ForeignEvent, GENESIS_HASH, type NewEvent } from "../../src/events/Envelope.js"
 import type { LogHead } from "../../src/events/EventLog.js"
-import { sealGroup } from "../../src/layers/LogSeal.js"
+import { type SealedGroup, sealGroup } from "../../src/layers/LogSeal.js"
 import { jsonLike } from "../support/jsonArbitraries.js"
 
 /** Texts that escape, need several UTF-8 bytes, or are lone surrogates. */
@@ -55,7 +55,7 @@ const definition = (town: string, head: LogHead, events: ReadonlyArray<NewEvent>
 const verbatimSafe = (value: unknown): boolean => value !== undefined && !canonicalJson(value).includes("\\")
 
 describe("sealGroup", () => {
-  it.prop("writes the canonical line of each own event, chained, and keeps each data's bytes", [
+  it.prop("writes the canonical line of each own event, chained, and knows where each line lies", [
     // A town id is 16 hex digits; others test the escaping, and names Object has (the clock counts only a vector's own members).
     fc.oneof(fc.constantFrom("0123456789abcdef", "tówn", "t\"q", "\ud800", "10", "__proto__", "valueOf", "constructor"), text),
     fc.oneof(
@@ -68,13 +68,48 @@ describe("sealGroup", () => {
   ], ([town, head, drafts]) => {
     // An event is marked verbatim only when it is (as the import decider does).
     const events = drafts.map(([event, verbatim]) => (verbatim && verbatimSafe(event.data) ? { ...event, verbatim: true } : event))
-    const sealed = sealGroup(town, head, initialClock, [], events, true)
-    expect(Buffer.concat(sealed.chunks).toString("utf8")).toBe(definition(town, head, events))
-    sealed.envelopes.forEach((_, i) => {
-      const data = events[i]!.data
-      const bytes = sealed.dataBytes(i)
-      if (data === undefined) expect(bytes).toBeUndefined()
-      else expect(Buffer.from(bytes!).toString("utf8")).toBe(canonicalJson(data))
-    })
+    const sealed = sealGroup(town, head, initialClock, [], events)
+    const bytes = Buffer.concat(sealed.chunks)
+    const expected = definition(town, head, events)
+    expect(bytes.toString("utf8")).toBe(expected)
+    expectLinesWhereSaid(bytes, sealed, expected.split("\n").slice(0, -1))
   }, { fastCheck: { numRuns: 1000 } })
+
+  it("knows where the lines of a sync's foreign events lie, and those of own events after them, across chunks", () => {
+    const foreign = Array.from({ length: 3 }, (_, i): ForeignEvent => ({
+      id: `other:${i + 1}`,
+      town: "other",
+      townSeq: i + 1,
+      lamport: i + 1,
+      seen: i === 0 ? {} : { other: i },
+      type: "IssueImported",
+      // Lines of 300 KB: a 1 MB chunk holds a few.
+      data: { fields: { id: `bd-${i}`, description: "\u00e9".repeat(150_000) }, id: `bd-${i}` },
+      at: "2025-01-06T09:00:00.000Z",
+      actor: "bob"
+    }))
+    const own: ReadonlyArray<NewEvent> = Array.from({ length: 4 }, (_, i) => ({
+      type: "IssueCreated",
+      data: { fields: { id: `bd-own${i}`, title: "x".repeat(400_000) }, id: `bd-own${i}` },
+      at: "2025-01-06T09:00:00.000Z",
+      actor: "alice"
+    }))
+    const sealed = sealGroup("0123456789abcdef", { seq: 7, hash: GENESIS_HASH }, initialClock, foreign, own)
+    expect(sealed.chunks.length).toBeGreaterThan(2)
+    const bytes = Buffer.concat(sealed.chunks)
+    const lines = bytes.toString("utf8").split("\n").slice(0, -1)
+    expect(lines).toHaveLength(7)
+    expectLinesWhereSaid(bytes, sealed, lines)
+    expect(sealed.envelopes.map((event) => (JSON.parse(lines[event.seq - 8]!) as Envelope).id)).toEqual(sealed.envelopes.map((event) => event.id))
+  })
 })
+
+/** Each line lies where `lineAt` says, in the group's bytes, and a newline follows it. */
+const expectLinesWhereSaid = (bytes: Buffer, sealed: SealedGroup, lines: ReadonlyArray<string>): void => {
+  expect(sealed.envelopes).toHaveLength(lines.length)
+  sealed.envelopes.forEach((_, i) => {
+    const { length, offset } = sealed.lineAt(i)
+    expect(bytes.toString("utf8", offset, offset + length)).toBe(lines[i])
+    expect(bytes[offset + length]).toBe(0x0a)
+  })
+}

@@ -1,0 +1,109 @@
+/**
+ * Snapshot entries that are references to log lines (src/events/Slice.ts,
+ * `EntryText`): how one is written, and how a reader turns it back into the
+ * entry, by reading the event's line from its segment and folding that one
+ * event into the initial state.
+ *
+ * A reference is trusted only as far as it checks out: the line must be
+ * JSON, carry the seq the reference names (no later than the snapshot's),
+ * and make an entry on its own. Anything else is a damaged snapshot.
+ */
+import * as fs from "node:fs"
+import type { Envelope } from "../events/Envelope.js"
+import type { KeyedEntries, LineOrigin, LineRef } from "../events/Slice.js"
+import { segmentPath } from "./LogFiles.js"
+
+/** A reference's line in a slice file. */
+export const refText = (ref: LineRef): string => `{"ref":[${ref.segment},${ref.offset},${ref.length},${ref.seq}]}`
+
+const isCount = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+
+/** The reference an entry of a slice file is, or undefined when it is an entry itself (or not a reference). */
+export const refIn = (entry: unknown): LineRef | undefined => {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return undefined
+  const ref = (entry as { ref?: unknown }).ref
+  if (!Array.isArray(ref) || ref.length !== 4 || !ref.every(isCount) || Object.keys(entry).length !== 1) return undefined
+  const [segment, offset, length, seq] = ref as [number, number, number, number]
+  return { segment, offset, length, seq }
+}
+
+/** Whether an entry is written as a reference (well formed or not): a reader must resolve it, never take it as an entry. */
+const looksLikeRef = (entry: unknown): boolean =>
+  typeof entry === "object" && entry !== null && !Array.isArray(entry) && Object.hasOwn(entry, "ref")
+
+/**
+ * Lines of the log's segments. `whole`: each segment is read once, whole,
+ * for a reader that resolves many references (a full load); otherwise each
+ * line is read where it lies (a lookup resolves a few).
+ */
+export const segmentLines = (dir: string, whole: boolean) => {
+  const files = new Map<number, Buffer | number>()
+  const open = (segment: number): Buffer | number | undefined => {
+    let file = files.get(segment)
+    if (file === undefined) {
+      try {
+        file = whole ? fs.readFileSync(segmentPath(dir, segment)) : fs.openSync(segmentPath(dir, segment), "r")
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+        throw error
+      }
+      files.set(segment, file)
+    }
+    return file
+  }
+  /** The line's text, undefined when the segment is missing or too short to hold it. */
+  const line = (ref: LineRef): string | undefined => {
+    const file = open(ref.segment)
+    if (file === undefined) return undefined
+    if (typeof file !== "number") {
+      return ref.offset + ref.length <= file.length ? file.toString("utf8", ref.offset, ref.offset + ref.length) : undefined
+    }
+    const buffer = Buffer.allocUnsafe(ref.length)
+    let read = 0
+    while (read < ref.length) {
+      const n = fs.readSync(file, buffer, read, ref.length - read, ref.offset + read)
+      if (n === 0) return undefined
+      read += n
+    }
+    return buffer.toString("utf8")
+  }
+  const close = (): void => {
+    for (const file of files.values()) if (typeof file === "number") fs.closeSync(file)
+    files.clear()
+  }
+  return { line, close }
+}
+
+export type SegmentLines = ReturnType<typeof segmentLines>
+
+/**
+ * Entries of a slice file as the slice has them: an entry as it is, a
+ * reference as the entry its event makes (undefined when it does not check
+ * out). `remember` learns each event resolved and where its line is, so
+ * that the entry, while unchanged, is written as the same reference again.
+ */
+export const entryResolver = (
+  lines: SegmentLines,
+  entries: Pick<KeyedEntries<unknown>, "entryOf" | "originKey">,
+  snapshotSeq: number,
+  remember?: (key: object, origin: LineOrigin) => void
+) =>
+(entry: unknown): unknown => {
+  const ref = refIn(entry)
+  if (ref === undefined) return looksLikeRef(entry) ? undefined : entry
+  if (ref.seq === 0 || ref.seq > snapshotSeq) return undefined
+  const text = lines.line(ref)
+  if (text === undefined) return undefined
+  let event: Envelope
+  try {
+    event = JSON.parse(text) as Envelope
+  } catch {
+    return undefined
+  }
+  if (typeof event !== "object" || event === null || event.seq !== ref.seq || typeof event.id !== "string") return undefined
+  const made = entries.entryOf(event)
+  if (made === undefined) return undefined
+  const key = remember === undefined ? undefined : entries.originKey(event)
+  if (key !== undefined) remember!(key, { ref, event: event.id })
+  return made.entry
+}
