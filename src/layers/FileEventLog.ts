@@ -49,8 +49,8 @@ import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
-import { foldSlice, type LineOrigin, type Slice } from "../events/Slice.js"
-import { entryResolver, refIn, segmentLines } from "./LineRefs.js"
+import { foldSlice, type LineOrigin, type LineRef, type Slice } from "../events/Slice.js"
+import { entryResolver, eventAt, looksLikeRef, refIn, type SegmentLines, segmentLines } from "./LineRefs.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -111,49 +111,84 @@ interface SnapshotRead {
   readonly keyed: Readonly<Record<string, { readonly slice: Buffer; readonly index: Buffer | undefined }>>
 }
 
+/** An entry of a snapshot's slice file (its line there) that is not what it should be. */
+const damagedEntry = (at: string, name: string, i: number, reason: string): IntegrityError =>
+  new IntegrityError({ file: path.join(at, `${name}.json`), line: i + 2, reason })
+
+const REFERENCE_DAMAGED = "the snapshot's entry refers to a log line that is not an event making it"
+
 /**
- * A keyed slice's entries as the slice has them: each reference to a log
- * line resolved (the segments read whole, once). A reference that does not
- * check out is a damaged snapshot.
+ * A keyed slice's entries as the slice has them, for `verify` to compare:
+ * each reference to a log line resolved to the entry its event makes. A
+ * reference that does not check out is a damaged snapshot.
  */
-const resolveEntries = (
+const resolveEntries = (lines: SegmentLines, at: string, name: string, snapshotSeq: number, stored: unknown): unknown => {
+  const entries = (TownSlices[name as SliceName] as Slice<unknown> | undefined)?.entries
+  if (entries === undefined || !Array.isArray(stored)) return stored
+  const resolve = entryResolver(lines, entries, snapshotSeq)
+  return stored.map((entry, i) => {
+    const resolved = resolve(entry)
+    if (resolved === undefined) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
+    return resolved
+  })
+}
+
+/**
+ * A keyed slice's state from its snapshot file: the entries written out
+ * decoded, then the events the references name folded in. Each such event
+ * makes its own key, which no other entry has, so folding it into the rest
+ * gives what folding it alone does. `origins` learns where those events
+ * lie, so that the next snapshot refers to the same lines for the entries
+ * still unchanged.
+ */
+const decodeEntries = (
   dir: string,
   at: string,
   name: string,
+  slice: KeyedSlice<unknown>,
   snapshotSeq: number,
-  stored: unknown,
+  stored: ReadonlyArray<unknown>,
   origins: Origins | undefined
 ): unknown => {
-  const entries = (TownSlices[name as SliceName] as Slice<unknown> | undefined)?.entries
-  if (entries === undefined || !Array.isArray(stored) || !stored.some((entry) => refIn(entry) !== undefined)) return stored
+  const plain: Array<unknown> = []
+  const events: Array<Envelope> = []
+  const refs: Array<LineRef> = []
+  const keys = new Set<string>()
   const lines = segmentLines(dir, true)
-  const resolve = entryResolver(lines, entries, snapshotSeq, origins === undefined ? undefined : (key, origin) => origins.set(key, origin))
-  return stored.map((entry, i) => {
-    const resolved = resolve(entry)
-    if (resolved === undefined) {
-      throw new IntegrityError({
-        file: path.join(at, `${name}.json`),
-        line: i + 2,
-        reason: `the snapshot's entry refers to a log line that is not an event making it (${JSON.stringify(entry)})`
-      })
+  stored.forEach((entry, i) => {
+    const ref = refIn(entry)
+    let key: string | undefined
+    if (ref === undefined) {
+      if (looksLikeRef(entry)) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
+      plain.push(entry)
+      key = slice.entries.keyOf(entry)
+    } else {
+      const event = eventAt(lines, slice.entries, snapshotSeq, ref)
+      if (event === undefined) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
+      events.push(event)
+      refs.push(ref)
+      const touched = slice.entries.touched(event)
+      key = touched.length === 1 ? touched[0] : undefined
     }
-    return resolved
+    if (key === undefined || keys.has(key)) {
+      throw damagedEntry(at, name, i, key === undefined ? "the snapshot's entry has no key" : `the snapshot holds ${JSON.stringify(key)} twice`)
+    }
+    keys.add(key)
   })
+  const state = foldSlice(slice, slice.decode(plain), events)
+  if (origins !== undefined) {
+    events.forEach((event, i) => origins.set(slice.entries.originKey(event)!, { ref: refs[i]!, event: event.id }))
+  }
+  return state
 }
 
 /**
  * The current snapshot with the named slices' files read (and, for
  * `verify`, the keyed slices' bytes and indexes). A snapshot removed by a
  * writer while we read it (writers keep only the previous one) is read
- * again from the new CURRENT. `origins` learns where the events of entries
- * that are references lie.
+ * again from the new CURRENT.
  */
-const readSnapshotFiles = (
-  dir: string,
-  names: ReadonlyArray<string>,
-  withIndexes = false,
-  origins?: Origins
-): SnapshotRead | undefined =>
+const readSnapshotFiles = (dir: string, names: ReadonlyArray<string>, withIndexes = false): SnapshotRead | undefined =>
   retryingVanishedSnapshot(() => {
     const snapshot = readSnapshotMeta(dir)
     if (snapshot === undefined || !knownSnapshot(snapshot.meta)) return undefined
@@ -168,22 +203,24 @@ const readSnapshotFiles = (
       }
       return [name, { slice, index }]
     }))
-    const raw = Object.fromEntries(present.map((name) => {
-      const stored: unknown = name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)
-      return [name, resolveEntries(dir, snapshot.at, name, snapshot.meta.seq, stored, origins)]
-    }))
+    const raw = Object.fromEntries(present.map((name) =>
+      [name, name in keyed ? JSON.parse(keyed[name]!.slice.toString("utf8")) : readSnapshotSlice(snapshot.at, name)]
+    ))
     return { meta: snapshot.meta, at: snapshot.at, raw, keyed }
   })
 
 /** The snapshot to start from; none when there is none, it is of an unknown format, or it lacks a slice (written by an older bd). */
 const readSnapshot = (dir: string, names: ReadonlyArray<SliceName>, origins: Origins | undefined) => {
-  const snapshot = readSnapshotFiles(dir, names, false, origins)
+  const snapshot = readSnapshotFiles(dir, names)
   if (snapshot === undefined) return undefined
   if (!names.every((name) => name in snapshot.raw)) return undefined
   const state: SliceStates = {}
   for (const name of names) {
-    const slice = TownSlices[name] as { decode: (json: unknown) => unknown }
-    ;(state as Record<string, unknown>)[name] = slice.decode(snapshot.raw[name])
+    const slice = TownSlices[name] as Slice<unknown>
+    const stored = snapshot.raw[name]
+    ;(state as Record<string, unknown>)[name] = slice.entries !== undefined && Array.isArray(stored)
+      ? decodeEntries(dir, snapshot.at, name, slice as KeyedSlice<unknown>, snapshot.meta.seq, stored, origins)
+      : slice.decode(stored)
   }
   return { meta: snapshot.meta, state }
 }
@@ -582,9 +619,12 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
   if (meta.seq > 0 && (Option.isNone(parsed) || parsed.value.seq !== meta.seq || parsed.value.hash !== meta.hash)) {
     throw new IntegrityError({ file, line: 0, reason: `the snapshot at seq ${meta.seq} does not match the log` })
   }
-  for (const [name, json] of Object.entries(snapshot.raw)) {
+  // The segments are read whole once, for every reference of every slice.
+  const lines = segmentLines(dir, true)
+  for (const [name, written] of Object.entries(snapshot.raw)) {
     const slice = TownSlices[name as SliceName] as Slice<unknown> | undefined
     if (slice === undefined) continue
+    const json = resolveEntries(lines, at, name, meta.seq, written)
     const state = folded[name as SliceName]
     const stored = canonicalJson(json)
     if (stored !== canonicalJson(slice.encode(state))) {
@@ -597,7 +637,6 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
     const entries = slice.entries
     const files = snapshot.keyed[name]
     if (entries === undefined || !Array.isArray(json) || files === undefined) continue
-    const lines = segmentLines(dir, true)
     const mismatch = indexMismatch(
       files,
       json,

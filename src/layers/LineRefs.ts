@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import type { Envelope } from "../events/Envelope.js"
-import type { KeyedEntries, LineOrigin, LineRef } from "../events/Slice.js"
+import type { KeyedEntries, LineRef } from "../events/Slice.js"
 import { segmentPath } from "./LogFiles.js"
 
 /** A reference's line in a slice file. */
@@ -28,7 +28,7 @@ export const refIn = (entry: unknown): LineRef | undefined => {
 }
 
 /** Whether an entry is written as a reference (well formed or not): a reader must resolve it, never take it as an entry. */
-const looksLikeRef = (entry: unknown): boolean =>
+export const looksLikeRef = (entry: unknown): boolean =>
   typeof entry === "object" && entry !== null && !Array.isArray(entry) && Object.hasOwn(entry, "ref")
 
 /**
@@ -77,20 +77,16 @@ export const segmentLines = (dir: string, whole: boolean) => {
 export type SegmentLines = ReturnType<typeof segmentLines>
 
 /**
- * Entries of a slice file as the slice has them: an entry as it is, a
- * reference as the entry its event makes (undefined when it does not check
- * out). `remember` learns each event resolved and where its line is, so
- * that the entry, while unchanged, is written as the same reference again.
+ * The event a reference names: its line, parsed, with the seq named (at
+ * most the snapshot's), and one that makes an entry on its own; undefined
+ * when the reference does not check out.
  */
-export const entryResolver = (
+export const eventAt = (
   lines: SegmentLines,
-  entries: Pick<KeyedEntries<unknown>, "entryOf" | "originKey">,
+  entries: Pick<KeyedEntries<unknown>, "originKey">,
   snapshotSeq: number,
-  remember?: (key: object, origin: LineOrigin) => void
-) =>
-(entry: unknown): unknown => {
-  const ref = refIn(entry)
-  if (ref === undefined) return looksLikeRef(entry) ? undefined : entry
+  ref: LineRef
+): Envelope | undefined => {
   if (ref.seq === 0 || ref.seq > snapshotSeq) return undefined
   const text = lines.line(ref)
   if (text === undefined) return undefined
@@ -101,9 +97,22 @@ export const entryResolver = (
     return undefined
   }
   if (typeof event !== "object" || event === null || event.seq !== ref.seq || typeof event.id !== "string") return undefined
-  const made = entries.entryOf(event)
-  if (made === undefined) return undefined
-  const key = remember === undefined ? undefined : entries.originKey(event)
-  if (key !== undefined) remember!(key, { ref, event: event.id })
-  return made.entry
+  return entries.originKey(event) === undefined ? undefined : event
+}
+
+/**
+ * Entries of a slice file as the slice has them: an entry as it is, a
+ * reference as the entry its event makes (undefined when it does not check
+ * out).
+ */
+export const entryResolver = (
+  lines: SegmentLines,
+  entries: Pick<KeyedEntries<unknown>, "entryOf" | "originKey">,
+  snapshotSeq: number
+) =>
+(entry: unknown): unknown => {
+  const ref = refIn(entry)
+  if (ref === undefined) return looksLikeRef(entry) ? undefined : entry
+  const event = eventAt(lines, entries, snapshotSeq, ref)
+  return event === undefined ? undefined : entries.entryOf(event)?.entry
 }

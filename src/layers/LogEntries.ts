@@ -33,6 +33,9 @@ interface Keyed<S> {
   readonly stateWith: (positions: ReadonlyArray<number>) => S | undefined
 }
 
+/** Entries read beyond which the segments are read whole. */
+const MANY_REFERENCES = 1_000
+
 const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S> | undefined => {
   const snapshot = readSnapshotMeta(dir)
   if (snapshot === undefined || !knownSnapshot(snapshot.meta) || !snapshot.meta.slices.includes(name)) return undefined
@@ -48,7 +51,8 @@ const openKeyed = <S>(dir: string, name: string, slice: KeyedSlice<S>): Keyed<S>
   const touchedPositions = Array.from(touched, (key) => findKey(index, key)).filter((i) => i >= 0)
   const stateWith = (positions: ReadonlyArray<number>): S | undefined => {
     const all = Array.from(new Set([...positions, ...touchedPositions])).sort((a, b) => a - b)
-    const lines = segmentLines(dir, false)
+    // Many references (`bd list -n 0`) are read from their segments read whole; a few, where they lie.
+    const lines = segmentLines(dir, all.length > MANY_REFERENCES)
     let entries: ReadonlyArray<unknown> | undefined
     try {
       entries = readEntries(snapshot.at, name, index, all, slice.entries.keyOf, entryResolver(lines, slice.entries, meta.seq))
