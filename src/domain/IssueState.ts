@@ -17,7 +17,7 @@
  */
 import { HashMap, HashSet, Option } from "effect"
 import { type Envelope, seenOf, type VersionVector } from "../events/Envelope.js"
-import type { EncodedEntries, LineOrigin, Slice } from "../events/Slice.js"
+import type { EncodedEntries, OriginOf, Slice } from "../events/Slice.js"
 import { compareText, isJsonObject, setMember, sortTexts } from "./IssueFields.js"
 
 export interface Stamp {
@@ -491,13 +491,14 @@ const firstStamp = (stamps: Readonly<Record<string, Stamp>>): Stamp | undefined 
  * Each issue's entry of the snapshot, in id order: the text of
  * `encodeIssues(state)[i]`, or a reference to the line of the event that
  * made the issue when its fields are still the very object that event
- * carried (nothing changed it since: every change copies them) and the
- * log knows where that line is. An issue set by one event has one group of
+ * carried (nothing changed it since: every change copies them), its stamps
+ * name that event and the log knows where that line is. (An issue with
+ * only an id has no stamp: it is written out.) An issue set by one event has one group of
  * stamps, written out without building it.
  */
 export const encodeIssueEntries = (
   state: IssuesState,
-  originOf: (value: object) => LineOrigin | undefined
+  originOf: OriginOf
 ): EncodedEntries => {
   const sortedFields = sortedFieldsTexts()
   const entries = issueEntries(state)
@@ -505,8 +506,9 @@ export const encodeIssueEntries = (
     keys: entries.map((entry) => entry[0]),
     textAt: (i) => {
       const record = entries[i]![1]
-      const origin = record.heads === undefined ? originOf(record.fields) : undefined
-      if (origin !== undefined && (firstStamp(record.stamps)?.event ?? origin.event) === origin.event) return origin.ref
+      const first = record.heads === undefined ? firstStamp(record.stamps) : undefined
+      const ref = first === undefined ? undefined : originOf(record.fields, first.event, first.town, first.townSeq)
+      if (ref !== undefined) return ref
       const stamped = Object.keys(record.stamps)
       const stamp = onlyStamp(record.stamps, stamped)
       let stamps = "[]"

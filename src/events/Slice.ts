@@ -46,16 +46,19 @@ export interface LineOrigin {
   readonly event: string
 }
 
+/** Where the line of an event (by id, town and townSeq) lies, when the log knows it and the event's `originKey` is `key`. */
+export type OriginOf = (key: object, event: string, town: string, townSeq: number) => LineRef | undefined
+
 export interface KeyedEntries<S> {
   /**
    * The entries in key order: their keys, their snapshot texts (each one
    * JSON value on one line) and their columns. An entry still as the event
    * that made it left it is a reference to that event's line: `originOf`
-   * gives the line of the event whose `originKey` is this very object (an
-   * object the entry keeps, by identity, while it is unchanged), if the
-   * log knows it.
+   * gives the line of the event named, if the log knows it and that
+   * event's `originKey` is this very object (an object the entry keeps, by
+   * identity, while it is unchanged).
    */
-  readonly encodeEntries: (state: S, originOf: (value: object) => LineOrigin | undefined) => EncodedEntries
+  readonly encodeEntries: (state: S, originOf: OriginOf) => EncodedEntries
   /** The object of an event's data that an entry made by this event alone keeps as it is; undefined when the event makes no entry alone. */
   readonly originKey: (event: Envelope) => object | undefined
   /** The key and the entry (its JSON value) that this one event folded into the initial state gives; undefined when it gives none. */

@@ -49,8 +49,8 @@ import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
-import { foldSlice, type LineOrigin, type LineRef, type Slice } from "../events/Slice.js"
-import { entryResolver, eventAt, looksLikeRef, refIn, type SegmentLines, segmentLines } from "./LineRefs.js"
+import { foldSlice, type LineOrigin, type LineRef, type OriginOf, type Slice } from "../events/Slice.js"
+import { entryResolver, eventAt, groupOrigins, looksLikeRef, refIn, type SegmentLines, segmentLines } from "./LineRefs.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -95,10 +95,11 @@ const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: R
 }
 
 /**
- * What a log instance knows of where the events that made entries lie: by
- * the object an entry keeps while unchanged (`originKey`), the event's line.
- * Learnt when a group is sealed and when a snapshot's references are read,
- * so that a snapshot written later refers to the same lines again.
+ * What a log instance learnt of where the events that made entries lie
+ * from the references of the snapshots it read: by the object an entry
+ * keeps while unchanged (`originKey`), the event's line. A snapshot written
+ * later refers to the same lines again for the entries still unchanged.
+ * (The lines of a group just written are found from the group itself.)
  */
 type Origins = WeakMap<object, LineOrigin>
 
@@ -311,21 +312,6 @@ const make = (options: FileEventLogOptions): EventLogService => {
     return missing.length === 0 ? {} : loadSync(dir, missing, origins).state
   }
 
-  /** The group's lines end at `end` (it is appended whole to one segment): learn where the lines of events that make entries lie. */
-  const rememberOrigins = (end: Position, sealed: SealedGroup): void => {
-    const bytes = sealed.chunks.reduce((sum, chunk) => sum + chunk.length, 0)
-    const start = end.offset - bytes
-    const keyed = SliceNames.flatMap((name) => TownSlices[name].entries ?? [])
-    sealed.envelopes.forEach((event, i) => {
-      for (const entries of keyed) {
-        const key = entries.originKey(event)
-        if (key === undefined) continue
-        const line = sealed.lineAt(i)
-        origins.set(key, { ref: { segment: end.segment, offset: start + line.offset, length: line.length, seq: event.seq }, event: event.id })
-      }
-    })
-  }
-
   const writeSnapshotAt = (
     head: LogHead,
     position: Position,
@@ -333,6 +319,19 @@ const make = (options: FileEventLogOptions): EventLogService => {
     rest: SliceStates,
     sealed: SealedGroup
   ): void => {
+    const keyed = SliceNames.flatMap((name) => TownSlices[name].entries ?? [])
+    // The group's lines, found by arithmetic; else the lines of references read from the snapshot this write loaded.
+    const inGroup = groupOrigins(
+      sealed.envelopes,
+      sealed.lineAt,
+      position,
+      sealed.chunks.reduce((sum, chunk) => sum + chunk.length, 0),
+      (event) => keyed.reduce<object | undefined>((found, entries) => found ?? entries.originKey(event), undefined)
+    )
+    const originOf: OriginOf = (key, id, town, townSeq) => {
+      const known = origins.get(key)
+      return inGroup(key, id, town, townSeq) ?? (known !== undefined && known.event === id ? known.ref : undefined)
+    }
     const group = sealed.envelopes
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)
     const all: SliceStates = { ...rest, ...loadedState }
@@ -344,7 +343,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
       SliceNames.flatMap((name): ReadonlyArray<SnapshotFile> => {
         const slice = TownSlices[name] as Slice<unknown>
         if (slice.entries === undefined) return [[`${name}.json`, JSON.stringify(slice.encode(all[name]))]]
-        return entriesFiles(name, slice.entries.encodeEntries(all[name], (value) => origins.get(value)))
+        return entriesFiles(name, slice.entries.encodeEntries(all[name], originOf))
       })
     )
   }
@@ -471,8 +470,6 @@ const make = (options: FileEventLogOptions): EventLogService => {
               const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
               const rest = due ? otherSlices(loaded.state) : undefined
               const position = appendGroup(end, sealed.chunks)
-              // Where the lines of events that made entries lie, for the snapshot to refer to them.
-              if (due) rememberOrigins(position, sealed)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import type { Envelope } from "../events/Envelope.js"
-import type { KeyedEntries, LineRef } from "../events/Slice.js"
+import type { KeyedEntries, LineRef, OriginOf } from "../events/Slice.js"
 import { segmentPath } from "./LogFiles.js"
 
 /** A reference's line in a slice file. */
@@ -115,4 +115,44 @@ export const entryResolver = (
   if (ref === undefined) return looksLikeRef(entry) ? undefined : entry
   const event = eventAt(lines, entries, snapshotSeq, ref)
   return event === undefined ? undefined : entries.entryOf(event)?.entry
+}
+
+/**
+ * Where the lines of a group just appended lie (the group ends at `end`,
+ * appended whole to one segment), found from an event's town and townSeq:
+ * a group ends with a run of one town's events with consecutive townSeqs
+ * (the town's own, or a sync's last foreign ones), found by arithmetic; the
+ * events before it through a map. Nothing is built per event beforehand.
+ */
+export const groupOrigins = (
+  envelopes: ReadonlyArray<Envelope>,
+  lineAt: (position: number) => { readonly offset: number; readonly length: number },
+  end: { readonly segment: number; readonly offset: number },
+  groupBytes: number,
+  originKey: (event: Envelope) => object | undefined
+): OriginOf => {
+  let runStart = envelopes.length
+  while (
+    runStart > 0 &&
+    (runStart === envelopes.length ||
+      (envelopes[runStart - 1]!.town === envelopes[runStart]!.town && envelopes[runStart - 1]!.townSeq === envelopes[runStart]!.townSeq - 1))
+  ) runStart--
+  const run = envelopes[runStart]
+  let others: Map<string, number> | undefined
+  const start = end.offset - groupBytes
+  return (key, id, town, townSeq) => {
+    let i: number | undefined = run !== undefined && town === run.town ? runStart + townSeq - run.townSeq : undefined
+    if (i === undefined || !Number.isInteger(i) || i < runStart || i >= envelopes.length || envelopes[i]!.id !== id) {
+      if (others === undefined) {
+        others = new Map()
+        for (let k = 0; k < runStart; k++) others.set(envelopes[k]!.id, k)
+      }
+      i = others.get(id)
+    }
+    if (i === undefined) return undefined
+    const event = envelopes[i]!
+    if (event.id !== id || originKey(event) !== key) return undefined
+    const line = lineAt(i)
+    return { segment: end.segment, offset: start + line.offset, length: line.length, seq: event.seq }
+  }
 }

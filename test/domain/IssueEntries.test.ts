@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { encodeIssues, IssuesSlice } from "../../src/domain/IssueState.js"
 import type { Envelope, NewEvent } from "../../src/events/Envelope.js"
-import type { LineOrigin, LineRef } from "../../src/events/Slice.js"
+import type { LineOrigin, LineRef, OriginOf } from "../../src/events/Slice.js"
 import { AT, foldAll, seal } from "./IssueFixtures.js"
 
 const entries = IssuesSlice.entries!
@@ -19,14 +19,20 @@ const imported = (id: string, fields: Record<string, unknown>): NewEvent => ({
   data: { fields: { id, ...fields }, id }
 })
 
+/** The lines of these origins, as the log gives them: for the event named, when its origin key is the object. */
+const lookup = (origins: WeakMap<object, LineOrigin>): OriginOf => (key, event) => {
+  const origin = origins.get(key)
+  return origin !== undefined && origin.event === event ? origin.ref : undefined
+}
+
 /** Where the log would say each event's line is: here, made-up places numbered by position. */
-const originsOf = (events: ReadonlyArray<Envelope>): WeakMap<object, LineOrigin> => {
+const originsOf = (events: ReadonlyArray<Envelope>): OriginOf => {
   const origins = new WeakMap<object, LineOrigin>()
   events.forEach((event, i) => {
     const key = entries.originKey(event)
     if (key !== undefined) origins.set(key, { ref: { segment: 1, offset: 1000 * i, length: 10 + i, seq: i + 1 }, event: event.id })
   })
-  return origins
+  return lookup(origins)
 }
 
 const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
@@ -42,8 +48,7 @@ describe("encodeIssueEntries", () => {
       seal({ type: "IssueUpdated", at: AT, actor: "bob", data: { id: "bd-a1", changes: { title: "Own one, renamed" } } }, "town-a", 5)
     ]
     const state = foldAll(group, foldAll(before))
-    const origins = originsOf(group)
-    const encoded = entries.encodeEntries(state, (value) => origins.get(value))
+    const encoded = entries.encodeEntries(state, originsOf(group))
     const expected = encodeIssues(state)
     expect(encoded.keys).toEqual(["bd-a1", "bd-f1", "bd-f2", "bd-old", "bd-\u00e9\u4e2d"])
     const texts = encoded.keys.map((_, i) => encoded.textAt(i))
@@ -63,7 +68,7 @@ describe("encodeIssueEntries", () => {
     const state = foldAll(group)
     const origins = new WeakMap<object, LineOrigin>()
     origins.set(entries.originKey(group[0]!)!, { ref: { segment: 1, offset: 0, length: 10, seq: 1 }, event: "town-z:1" })
-    const encoded = entries.encodeEntries(state, (value) => origins.get(value))
+    const encoded = entries.encodeEntries(state, lookup(origins))
     expect(typeof encoded.textAt(0)).toBe("string")
     expect(JSON.parse(encoded.textAt(0) as string)).toEqual(json(encodeIssues(state)[0]))
     expect(encoded.columnsAt(0)).toEqual(["open", null, null])

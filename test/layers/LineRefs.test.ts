@@ -1,0 +1,42 @@
+/**
+ * Finding the lines of a group just sealed (`groupOrigins`, src/layers/LineRefs.ts):
+ * a sync's foreign events (another town's, their townSeqs with gaps) and
+ * this town's own after them, each found from its id, town and townSeq.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { initialClock } from "../../src/domain/Clock.js"
+import { IssuesSlice } from "../../src/domain/IssueState.js"
+import { type Envelope, type ForeignEvent, GENESIS_HASH } from "../../src/events/Envelope.js"
+import { groupOrigins } from "../../src/layers/LineRefs.js"
+import { sealGroup } from "../../src/layers/LogSeal.js"
+
+const imported = (id: string) => ({ type: "IssueImported", data: { fields: { id, title: id }, id }, at: "2025-01-06T09:00:00.000Z", actor: "a" })
+
+describe("groupOrigins", () => {
+  it("finds the line of every event of a group, foreign or own, and only for the object its data carries", () => {
+    const foreign = [3, 7, 8].map((townSeq, i): ForeignEvent => ({
+      id: `other:${townSeq}`,
+      town: "other",
+      townSeq,
+      lamport: 10 + i,
+      seen: {},
+      ...imported(`bd-f${townSeq}`)
+    }))
+    const sealed = sealGroup("0123456789abcdef", { seq: 40, hash: GENESIS_HASH }, initialClock, foreign, [imported("bd-o1"), imported("bd-o2")])
+    const bytes = Buffer.concat(sealed.chunks)
+    // The group was appended to segment 3 after 500 bytes already there.
+    const end = { segment: 3, offset: 500 + bytes.length }
+    const originOf = groupOrigins(sealed.envelopes, sealed.lineAt, end, bytes.length, IssuesSlice.entries!.originKey)
+    sealed.envelopes.forEach((event: Envelope, i) => {
+      const key = IssuesSlice.entries!.originKey(event)!
+      const ref = originOf(key, event.id, event.town, event.townSeq)
+      expect(ref).toEqual({ segment: 3, offset: 500 + sealed.lineAt(i).offset, length: sealed.lineAt(i).length, seq: 41 + i })
+      expect(JSON.parse(bytes.toString("utf8", ref!.offset - 500, ref!.offset - 500 + ref!.length))).toEqual(event)
+      // Another object than the event's fields (an issue changed since), or another event's id: no line.
+      expect(originOf({ ...key }, event.id, event.town, event.townSeq)).toBeUndefined()
+      expect(originOf(key, `${event.id}0`, event.town, event.townSeq)).toBeUndefined()
+    })
+    expect(originOf({}, "nobody:1", "nobody", 1)).toBeUndefined()
+    expect(originOf({}, "other:5", "other", 5)).toBeUndefined()
+  })
+})
