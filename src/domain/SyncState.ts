@@ -5,7 +5,8 @@
  * how many shared events it holds of each town (for ahead/behind counts).
  */
 import type { Envelope } from "../events/Envelope.js"
-import { isShared } from "../events/Envelope.js"
+import { isShared, seenOf } from "../events/Envelope.js"
+import { setMember } from "./IssueFields.js"
 import type { Slice } from "../events/Slice.js"
 
 export interface PeerSyncInfo {
@@ -32,7 +33,9 @@ const withPeer = (state: SyncState, peer: string, change: (info: PeerSyncInfo) =
 
 export const evolveSync = (state: SyncState, event: Envelope): SyncState => {
   if (isShared(event.type)) {
-    return { ...state, shared: { ...state.shared, [event.town]: (state.shared[event.town] ?? 0) + 1 } }
+    const shared = { ...state.shared }
+    setMember(shared, event.town, seenOf(shared, event.town) + 1)
+    return { ...state, shared }
   }
   const data = (event.data ?? {}) as { peer?: string; publishedSeq?: number; tier?: string; message?: string }
   const peer = data.peer
@@ -63,10 +66,30 @@ export const evolveSync = (state: SyncState, event: Envelope): SyncState => {
   }
 }
 
+/** `evolveSync` over a group: the shared events counted into one copy of the counts, not one copy each. */
+const evolveSyncAll = (state: SyncState, events: ReadonlyArray<Envelope>): SyncState => {
+  let next = state
+  let shared: Record<string, number> | undefined
+  for (const event of events) {
+    if (isShared(event.type)) {
+      shared ??= { ...next.shared }
+      setMember(shared, event.town, seenOf(shared, event.town) + 1)
+      continue
+    }
+    if (shared !== undefined) {
+      next = { ...next, shared }
+      shared = undefined
+    }
+    next = evolveSync(next, event)
+  }
+  return shared === undefined ? next : { ...next, shared }
+}
+
 export const SyncSlice: Slice<SyncState> = {
   name: "sync",
   initial: initialSync,
   evolve: evolveSync,
+  evolveAll: evolveSyncAll,
   encode: (state) => state,
   decode: (json) => json as SyncState
 }

@@ -329,8 +329,10 @@ const make = (options: FileEventLogOptions): EventLogService => {
       (event) => keyed.reduce<object | undefined>((found, entries) => found ?? entries.originKey(event), undefined)
     )
     const originOf: OriginOf = (key, id, town, townSeq) => {
+      const ref = inGroup(key, id, town, townSeq)
+      if (ref !== undefined) return ref
       const known = origins.get(key)
-      return inGroup(key, id, town, townSeq) ?? (known !== undefined && known.event === id ? known.ref : undefined)
+      return known !== undefined && known.event === id ? known.ref : undefined
     }
     const group = sealed.envelopes
     foldGroup(rest, Object.keys(rest) as ReadonlyArray<SliceName>, group)

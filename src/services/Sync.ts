@@ -547,7 +547,7 @@ export const SyncLive = (
             behind = undefined
             continue
           }
-          const held = sync.shared[origin] ?? 0
+          const held = seenOf(sync.shared, origin)
           if (behind !== undefined && tip.total > held) behind += tip.total - held
         }
         return { ...base, reachable: true, reason: undefined, ahead, behind }
