@@ -52,6 +52,11 @@ const MAGIC = "BDX2"
 const LITTLE_ENDIAN = os.endianness() === "LE"
 
 const uint32Bytes = (values: ArrayLike<number>): Buffer => {
+  if (LITTLE_ENDIAN) {
+    // The machine's own layout is the file's: the values' bytes as they lie in a Uint32Array.
+    const array = values instanceof Uint32Array ? values : Uint32Array.from(values)
+    return Buffer.from(array.buffer, array.byteOffset, array.byteLength)
+  }
   const bytes = Buffer.allocUnsafe(values.length * 4)
   for (let i = 0; i < values.length; i++) bytes.writeUInt32LE(values[i]!, i * 4)
   return bytes
