@@ -1,9 +1,10 @@
 /**
  * The bd daemon, with the real built `bd`: read commands it serves print
  * exactly what they print without it (text, JSON, errors, exit codes),
- * each with its own directory and environment; writes never go through it;
- * a daemon that is gone, killed or unsafe to reach leaves every command
- * working in its own process. Each test has its own daemon directory.
+ * each with its own directory and environment; writes other than `bd
+ * import` (test/cli/daemonImport.test.ts) never go through it; a daemon
+ * that is gone, killed or unsafe to reach leaves every command working in
+ * its own process. Each test has its own daemon directory.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
