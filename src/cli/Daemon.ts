@@ -22,7 +22,8 @@
  * output) and runs it itself imports nothing twice. If the daemon is gone,
  * slow to answer or refuses, the client runs the command itself. One
  * daemon runs per socket (a lock file beside it holds its pid); it stops
- * after a while without requests, or on `bd daemon stop`.
+ * after a while without requests, or on `bd daemon stop`, once the
+ * commands it runs have ended.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -145,13 +146,14 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
   const own: DaemonProcess = { tz: process.env["TZ"] ?? "", umask: processUmask() }
   let served = 0
   let active = 0
+  let leaving = false
   let idle: NodeJS.Timeout | undefined
   let bound: number | undefined
 
   /**
    * Closing the server unlinks the socket's path, so it is closed only
    * while the path is still ours; a daemon that lost its socket and lock
-   * to another just exits.
+   * to another exits, once the commands it runs have ended.
    */
   const ownsSocket = (): boolean => {
     try {
@@ -167,7 +169,12 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     if (idle !== undefined) clearTimeout(idle)
     if (readPid(lock) === process.pid) fs.rmSync(lock, { force: true })
     if (ownsSocket()) server.close()
-    else process.exit(0)
+    else leave()
+  }
+  /** Exit once the connections that reached this daemon are done: a command running here, an import among them, ends first. */
+  const leave = () => {
+    leaving = true
+    if (active === 0) process.exit(0)
   }
   const rearm = () => {
     if (idle !== undefined) clearTimeout(idle)
@@ -218,6 +225,7 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     active++
     connection.on("close", () => {
       active--
+      if (leaving && active === 0) process.exit(0)
     })
     connection.on("error", () => {})
     connection.setEncoding("utf8")
