@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The `bd` command. A command that only reads goes to the bd daemon when
-// one runs for this build (src/cli/Daemon.ts): starting Node costs this
-// process little, evaluating bd costs it nothing. Otherwise bd runs here,
-// and a daemon is started in the background for the next command.
+// The `bd` command. A command that only reads, or `bd import`, goes to the
+// bd daemon when one runs for this build (src/cli/Daemon.ts): starting Node
+// costs this process little, evaluating bd costs it nothing. Otherwise (or
+// when the daemon answers that this process must run it: src/cli/DaemonServed.ts)
+// bd runs here, and a daemon is started in the background for the next command.
 // BD_NO_DAEMON=1 (or BEADS_NO_DAEMON=1) keeps every command in its own process.
 //
 // Running here, the bundled bd is loaded through V8's code cache, so most

@@ -1,55 +1,40 @@
 /**
- * The bd daemon: a process that keeps bd loaded and runs the commands that
- * only read, for `bd` processes that ask over a Unix socket (the client is
+ * The bd daemon: a process that keeps bd loaded and runs commands for `bd`
+ * processes that ask over a Unix socket (the client is
  * src/cli/DaemonClient.ts). Starting Node and evaluating Effect and
  * @effect/cli costs a new process about 100 ms; a command the daemon runs
- * costs the client little more than starting Node.
+ * costs the client little more than starting Node, and runs on code the
+ * daemon has compiled already.
  *
- * It runs only commands that read: nothing they do depends on being in the
- * process that asked (no lock, no write, no prompt, no subprocess), and if
- * the daemon is gone, slow to answer or refuses, the client runs the
- * command itself. Every request carries its own directory and
- * environment, and its output goes back over the socket. One daemon runs
- * per socket (a lock file beside it holds its pid); it stops after a while
- * without requests, or on `bd daemon stop`.
+ * It runs the commands that only read, and one that writes: `bd import
+ * FILE [--dry-run]` (src/cli/DaemonServed.ts decides). Every request
+ * carries its own directory, environment and umask, and its output goes
+ * back over the socket. What could do something else here than in the
+ * client runs in the client: the daemon answers `{local: true}` to every
+ * other command, to a client in another time zone, to a write from a
+ * client with another umask, and to an import whose FILE is not a regular
+ * file it opens as the client would (a FIFO, /dev/stdin, a missing file).
+ * An import takes the town's writer lock under the daemon's pid (two at
+ * once wait for each other, as two processes do) and appends all or
+ * nothing; a client that goes away interrupts it, and the lock is
+ * released. An import is idempotent, so a client that gives up on the
+ * daemon (no acknowledgment within 2 s, or the daemon died before any
+ * output) and runs it itself imports nothing twice. If the daemon is gone,
+ * slow to answer or refuses, the client runs the command itself. One
+ * daemon runs per socket (a lock file beside it holds its pid); it stops
+ * after a while without requests, or on `bd daemon stop`, once the
+ * commands it runs have ended.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import type { DaemonMessage } from "./DaemonClient.js"
-import { splitGlobalFlags } from "./GlobalFlags.js"
+import { type DaemonMessage, processUmask, type RunRequest } from "./DaemonClient.js"
+import { type DaemonProcess, servedByDaemon } from "./DaemonServed.js"
 import { isOwnLiveProcess } from "../layers/Processes.js"
 import { internalErrorText, main } from "./main.js"
-
-/** The command lines the daemon runs: they read the town and print, nothing else. */
-const SERVED: ReadonlyArray<ReadonlyArray<string>> = [
-  ["federation", "list-peers"],
-  ["federation", "log"],
-  ["federation", "conflicts"],
-  ["list"],
-  ["show"],
-  ["config", "list"],
-  ["config", "get"]
-]
-
-/** Interactive @effect/cli modes need the client's terminal. */
-const INTERACTIVE = new Set(["--wizard", "--completions"])
-
-export const servedByDaemon = (argv: ReadonlyArray<string>): boolean => {
-  const { rest } = splitGlobalFlags(argv)
-  if (rest.some((arg) => INTERACTIVE.has(arg.split("=")[0]!))) return false
-  return SERVED.some((command) => command.every((word, i) => rest[i] === word))
-}
 
 export const DEFAULT_IDLE_MS = 10 * 60 * 1000
 
 const TEXT_SLICE = 1 << 20
-
-interface RunRequest {
-  readonly argv: ReadonlyArray<string>
-  readonly cwd: string
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly errIsTTY: boolean
-}
 
 type Request = { readonly run: RunRequest } | { readonly status: true } | { readonly stop: true }
 
@@ -58,7 +43,8 @@ const isRequest = (value: unknown): value is Request => {
   if ("status" in value || "stop" in value) return true
   const run = (value as { run?: Partial<RunRequest> }).run
   return typeof run === "object" && run !== null && Array.isArray(run.argv) && run.argv.every((arg) => typeof arg === "string") &&
-    typeof run.cwd === "string" && typeof run.env === "object" && run.env !== null && typeof run.errIsTTY === "boolean"
+    typeof run.cwd === "string" && typeof run.env === "object" && run.env !== null && typeof run.errIsTTY === "boolean" &&
+    (run.umask === undefined || Number.isInteger(run.umask))
 }
 
 /**
@@ -156,15 +142,18 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
   // We hold the lock, so a socket file left here belongs to a daemon that is gone.
   fs.rmSync(socket, { force: true })
   const since = new Date().toISOString()
+  // Neither changes while the daemon runs: a request must match both to run here.
+  const own: DaemonProcess = { tz: process.env["TZ"] ?? "", umask: processUmask() }
   let served = 0
   let active = 0
+  let leaving = false
   let idle: NodeJS.Timeout | undefined
   let bound: number | undefined
 
   /**
    * Closing the server unlinks the socket's path, so it is closed only
    * while the path is still ours; a daemon that lost its socket and lock
-   * to another just exits.
+   * to another exits, once the commands it runs have ended.
    */
   const ownsSocket = (): boolean => {
     try {
@@ -180,7 +169,12 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     if (idle !== undefined) clearTimeout(idle)
     if (readPid(lock) === process.pid) fs.rmSync(lock, { force: true })
     if (ownsSocket()) server.close()
-    else process.exit(0)
+    else leave()
+  }
+  /** Exit once the connections that reached this daemon are done: a command running here, an import among them, ends first. */
+  const leave = () => {
+    leaving = true
+    if (active === 0) process.exit(0)
   }
   const rearm = () => {
     if (idle !== undefined) clearTimeout(idle)
@@ -200,8 +194,7 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     } else if ("stop" in request) {
       send({ stopping: true })
       stop()
-    } else if (!servedByDaemon(request.run.argv) || (request.run.env["TZ"] ?? "") !== (process.env["TZ"] ?? "")) {
-      // Times without an offset are read in the local time zone: only the client's own process knows it.
+    } else if (!servedByDaemon(request.run, own)) {
       send({ local: true })
     } else {
       const { argv, cwd, env, errIsTTY } = request.run
@@ -232,6 +225,7 @@ export const serve = (socket: string, idleMs: number = DEFAULT_IDLE_MS): void =>
     active++
     connection.on("close", () => {
       active--
+      if (leaving && active === 0) process.exit(0)
     })
     connection.on("error", () => {})
     connection.setEncoding("utf8")

@@ -87,6 +87,27 @@ export const daemonSocketFor = (bundle: string, env: Env): string | undefined =>
 /** `bd daemon …` asks after the daemon; it never starts one. */
 export const isDaemonCommand = (argv: ReadonlyArray<string>): boolean => splitGlobalFlags(argv).rest[0] === "daemon"
 
+/** What a client asks the daemon to run: a command line with the directory, environment and umask it would run with. */
+export interface RunRequest {
+  readonly argv: ReadonlyArray<string>
+  readonly cwd: string
+  readonly env: Env
+  readonly errIsTTY: boolean
+  /** The client's umask; an older client sends none, and the daemon then runs no command that writes for it. */
+  readonly umask?: number | undefined
+}
+
+/**
+ * This process's umask. `process.umask()` without a mask is deprecated;
+ * setting 0 and putting the mask back is safe in a single-threaded process
+ * (the launcher, the daemon): nothing is created in between.
+ */
+export const processUmask = (): number => {
+  const mask = process.umask(0)
+  process.umask(mask)
+  return mask
+}
+
 /** One message of the daemon's answer (newline-delimited JSON). */
 export type DaemonMessage =
   | { readonly ack: true }
@@ -161,8 +182,8 @@ export const askDaemon = (socket: string, request: unknown, onMessage: (message:
   })
 
 /**
- * Run a command line through the daemon, its output written here as it
- * comes. The exit code; "local" when the daemon does not serve this
+ * Run a command line through the daemon, with this process's umask, its
+ * output written here as it comes. The exit code; "local" when the daemon does not serve this
  * command; "absent" when there is no daemon (the caller starts one) and
  * "unresponsive" when one did not answer in time, before any output.
  */
@@ -173,7 +194,8 @@ export const runViaDaemon = async (
 ): Promise<number | "local" | "absent" | "unresponsive"> => {
   let outcome: number | "local" | undefined
   let wrote = false
-  const asked = await askDaemon(socket, { run: { argv, cwd: io.cwd, env: io.env, errIsTTY: io.errIsTTY } }, (message) => {
+  const run: RunRequest = { argv, cwd: io.cwd, env: io.env, errIsTTY: io.errIsTTY, umask: processUmask() }
+  const asked = await askDaemon(socket, { run }, (message) => {
     if ("o" in message) {
       wrote = true
       io.out(message.o)

@@ -1,4 +1,4 @@
-/** `bd daemon status | stop`: the background process that runs read commands (src/cli/Daemon.ts). */
+/** `bd daemon status | stop`: the background process that runs read commands and `bd import` (src/cli/Daemon.ts). */
 import { Command } from "@effect/cli"
 import { Effect } from "effect"
 import { askDaemon, type DaemonStatus } from "./DaemonClient.js"
@@ -45,6 +45,6 @@ export const daemonStop = Command.make("stop", {}, () =>
   })).pipe(Command.withDescription("Stop the daemon (the next command starts a new one)"))
 
 export const daemonCommand = Command.make("daemon").pipe(
-  Command.withDescription("The background process that runs read commands (BD_NO_DAEMON=1: none)"),
+  Command.withDescription("The background process that runs read commands and bd import (BD_NO_DAEMON=1: none)"),
   Command.withSubcommands([daemonStatus, daemonStop])
 )

@@ -12,15 +12,26 @@ import { emit } from "./Output.js"
 import { Globals } from "./Globals.js"
 import { inTown, refuseIfReadonly } from "./Runtime.js"
 
+/**
+ * `file` in the run's directory, which is not this process's when the
+ * daemon runs the command. Joined, not normalised: `..` after a symbolic
+ * link leads where the kernel says, as when bd reads FILE in its own
+ * directory (and an empty name stays one that does not exist).
+ */
+const inRunDir = (file: string) =>
+  Effect.map(Globals, (globals) => (file === "" || path.isAbsolute(file) ? file : `${globals.cwd}/${file}`))
+
+/** The text of `file` (errors name it as it was given). */
 const readText = (file: string) =>
-  Effect.try({
-    // Read as bytes, then decoded: the same text, and quicker on Node 20 than readFileSync(file, "utf8") for a large file.
-    try: () => fs.readFileSync(file).toString("utf8"),
-    catch: (error) =>
-      (error as NodeJS.ErrnoException).code === "ENOENT"
-        ? new InvalidArgument({ argument: "file", value: file, allowed: "an existing beads JSONL file" })
-        : new StorageError({ path: file, reason: (error as Error).message })
-  })
+  Effect.flatMap(inRunDir(file), (resolved) =>
+    Effect.try({
+      // Read as bytes, then decoded: the same text, and quicker on Node 20 than readFileSync(file, "utf8") for a large file.
+      try: () => fs.readFileSync(resolved).toString("utf8"),
+      catch: (error) =>
+        (error as NodeJS.ErrnoException).code === "ENOENT"
+          ? new InvalidArgument({ argument: "file", value: file, allowed: "an existing beads JSONL file" })
+          : new StorageError({ path: file, reason: (error as Error).message })
+    }))
 
 const defaultFile = Effect.map(Town, (town) => path.join(town.beadsDir, "issues.jsonl"))
 
@@ -46,7 +57,7 @@ export const exportCommand = Command.make(
         return yield* Effect.sync(() => io.out(text))
       }
       yield* refuseIfReadonly
-      const file = Option.isSome(output) ? path.resolve(output.value) : yield* defaultFile
+      const file = Option.isSome(output) ? path.resolve((yield* Globals).cwd, output.value) : yield* defaultFile
       const count = yield* exportIssues(state, file)
       yield* emit(() => ({ file, issues: count }), () => `Exported ${count} work item(s) to ${file}`)
     }))

@@ -2,7 +2,9 @@
  * A projection keeps something outside the log in step with it (a JSONL
  * export, a backup, a SQL read model). The log runs the projections of the
  * mode after each committed write, still holding the writer lock, so two
- * commands never write a projection out of order. A projection that fails
+ * commands never write a projection out of order, and runs them to the end
+ * even when the command is interrupted (a daemon's client gone), so an
+ * interruption never leaves one behind the log. A projection that fails
  * is reported; the events are already durable, and it catches up next time.
  */
 import type { Effect, Stream } from "effect"

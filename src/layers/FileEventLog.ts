@@ -440,8 +440,10 @@ const make = (options: FileEventLogOptions): EventLogService => {
       Effect.try({ try: () => fs.mkdirSync(dir, { recursive: true }), catch: mapError }).pipe(
         Effect.zipRight(acquireWriterLock(dir, options.command, options.lockTimeoutMs))
       ),
+      // Uninterruptible once the lock is held: an interruption (a daemon's client gone) comes
+      // before the decision or after the append and all its projections, never between them.
       (lock) =>
-        Effect.gen(function*() {
+        Effect.uninterruptible(Effect.gen(function*() {
           if (lock.tookOverFrom !== undefined) {
             options.notice(
               `took over a stale writer lock of pid ${lock.tookOverFrom.pid} (${lock.tookOverFrom.command}), which is no longer running`
@@ -500,7 +502,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
             )
           }
           return { result, appended: sealed.envelopes, head: after.head, state: after.state }
-        }),
+        })),
       releaseWriterLock
     )
     return semaphore.withPermits(1)(withLock)

@@ -1,53 +1,21 @@
 /**
  * The bd daemon, with the real built `bd`: read commands it serves print
  * exactly what they print without it (text, JSON, errors, exit codes),
- * each with its own directory and environment; writes never go through it;
- * a daemon that is gone, killed or unsafe to reach leaves every command
- * working in its own process. Each test has its own daemon directory.
+ * each with its own directory and environment; writes other than `bd
+ * import` (test/cli/daemonImport.test.ts) never go through it; a daemon
+ * that is gone, killed or unsafe to reach leaves every command working in
+ * its own process. Each test has its own daemon directory.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { isAlive } from "../../src/layers/Processes.js"
+import { running, status, stopDaemonsAfterEach, withDaemon } from "./daemonSupport.js"
 import { BIN, Exit, lines, Sandbox, setupCli, show } from "./support.js"
 
 setupCli()
-
-interface Status {
-  readonly running: boolean
-  readonly pid?: number
-  readonly served?: number
-  readonly socket: string | null
-}
-
-const daemonDirs: Array<{ sb: Sandbox; env: Record<string, string> }> = []
-
-/** A sandbox whose bd uses a daemon directory of its own. */
-const withDaemon = (name: string) => {
-  const sb = new Sandbox(name)
-  const dir = path.join(sb.root, "daemon")
-  fs.mkdirSync(dir, { mode: 0o700 })
-  sb.env = { BD_DAEMON_DIR: dir }
-  daemonDirs.push({ sb, env: { BD_DAEMON_DIR: dir } })
-  return { sb, dir }
-}
-
-afterEach(async () => {
-  for (const { env, sb } of daemonDirs.splice(0)) await sb.run(["daemon", "stop"], { env })
-})
-
-const status = (sb: Sandbox, env: Record<string, string | undefined> = {}) => sb.json<Status>(["daemon", "status"], { env })
-
-/** Wait until the daemon started by an earlier command listens. */
-const running = async (sb: Sandbox): Promise<Status> => {
-  for (let i = 0; i < 100; i++) {
-    const now = await status(sb)
-    if (now.running) return now
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error("the daemon did not start within 10 s")
-}
+stopDaemonsAfterEach()
 
 const both = async (sb: Sandbox, args: ReadonlyArray<string>) => {
   const served = await sb.run(args)

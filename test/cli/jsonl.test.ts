@@ -2,6 +2,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { main } from "../../src/cli/main.js"
 import { Exit, expectFails, expectFailsOnce, lines, logBytes, readJsonl, Sandbox, setupCli } from "./support.js"
 
 setupCli()
@@ -223,6 +224,33 @@ describe.concurrent("bd import", () => {
     const before = logBytes(town)
     expect(await sb.json(["import", "again.jsonl"])).toMatchObject({ created: 0, updated: 0, unchanged: 3 })
     expect(logBytes(town)).toEqual(before)
+  })
+})
+
+describe("a run in another directory than its process's (the daemon's runs, a library's main)", () => {
+  it("import FILE and export -o FILE name files relative to the run's directory", async () => {
+    const sb = new Sandbox("run-dir")
+    await sb.town()
+    const dir = sb.path("sub")
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, "in.jsonl"), jsonl([record("rd-1"), record("rd-2")]))
+    expect(process.cwd()).not.toBe(dir)
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const io = {
+      cwd: dir,
+      env: { ...sb.baseEnv(), PATH: process.env["PATH"] },
+      out: (text: string) => void out.push(text),
+      err: (text: string) => void err.push(text),
+      errIsTTY: false
+    }
+    expect(await main(["import", "in.jsonl"], io), err.join("")).toBe(0)
+    expect(await main(["export", "-o", "out.jsonl"], io), err.join("")).toBe(0)
+    expect(out.join("")).toBe(
+      `Imported in.jsonl: 2 record(s), 2 new, 0 updated, 0 unchanged\nExported 2 work item(s) to ${path.join(dir, "out.jsonl")}\n`
+    )
+    expect(readJsonl(path.join(dir, "out.jsonl")).map((r) => r["id"])).toEqual(["rd-1", "rd-2"])
+    expect(fs.existsSync(path.join(process.cwd(), "out.jsonl"))).toBe(false)
   })
 })
 

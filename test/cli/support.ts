@@ -3,7 +3,7 @@
  * directory, with the user's configuration, git identity and BD_* / BEADS_*
  * variables of the parent shut out.
  */
-import { execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -113,19 +113,30 @@ const release = (): void => {
   else next()
 }
 
-export const bd = async (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> => {
+export const bd = (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> =>
+  inSlot(() => spawnBd(process.execPath, [BIN, ...args], options))
+
+/**
+ * `script` run by `shell -c`, its `"$@"` the command that runs bd (`node
+ * bin/bd.cjs`): for what a shell sets up around bd, such as a umask or a
+ * process substitution (`exec "$@" import <(cat FILE)`).
+ */
+export const bdInShell = (shell: "sh" | "bash", script: string, options: BdOptions): Promise<BdResult> =>
+  inSlot(() => spawnBd(shell, ["-c", script, shell, process.execPath, BIN], options))
+
+const inSlot = async <A>(run: () => Promise<A>): Promise<A> => {
   await slot()
   try {
-    return await spawnBd(args, options)
+    return await run()
   } finally {
     release()
   }
 }
 
-const spawnBd = (args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> =>
+const spawnBd = (file: string, args: ReadonlyArray<string>, options: BdOptions): Promise<BdResult> =>
   new Promise((resolve, reject) => {
     spawned++
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: merge(inheritedEnv(), options.env),
       stdio: ["pipe", "pipe", "pipe"]
@@ -196,11 +207,27 @@ export class Sandbox {
   }
 
   run(args: ReadonlyArray<string>, options: { cwd?: string; env?: Env; input?: string } = {}): Promise<BdResult> {
-    return bd(args, {
+    return bd(args, this.options(options))
+  }
+
+  /** A shell script that runs bd as `"$@"` (see bdInShell), in this sandbox. */
+  shell(shell: "sh" | "bash", script: string, options: { cwd?: string; env?: Env; input?: string } = {}): Promise<BdResult> {
+    return bdInShell(shell, script, this.options(options))
+  }
+
+  /** Start bd and return at once, with its output ignored: for a test that signals it. */
+  start(args: ReadonlyArray<string>, options: { cwd?: string; env?: Env } = {}): ChildProcess {
+    const { cwd, env } = this.options(options)
+    spawned++
+    return spawn(process.execPath, [BIN, ...args], { cwd, env: merge(inheritedEnv(), env), stdio: "ignore" })
+  }
+
+  private options(options: { cwd?: string; env?: Env; input?: string }): BdOptions {
+    return {
       cwd: options.cwd ?? this.cwd,
       env: { ...this.baseEnv(), ...options.env },
       ...(options.input === undefined ? {} : { input: options.input })
-    })
+    }
   }
 
   /** Run and insist on exit 0 with nothing on stderr. */

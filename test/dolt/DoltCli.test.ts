@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -210,6 +211,37 @@ describe("bd with the SQL projection", () => {
     const sync = await bd(town, ["--json", "dolt", "sync"])
     expect(sync.code).toBe(11)
     expect(JSON.parse(sync.stdout).message).toMatch(/Access denied/)
+  })
+
+  it("bd import served by the daemon projects what it imports, as in its own process", async (ctx) => {
+    const bed = maria.get(ctx)
+    const server = await freshServer(bed, "bd_cli_daemon")
+    const town = await cliTown(server)
+    // A daemon of this test's own (mkdtemp makes the directory private).
+    const daemonDir = fs.mkdtempSync(path.join(os.tmpdir(), "bd-dolt-daemon-"))
+    const viaDaemon: CliTown = { ...town, env: { ...town.env, BD_DAEMON_DIR: daemonDir } }
+    const served = async () => {
+      for (let i = 0; i < 100; i++) {
+        const status = await json(viaDaemon, ["daemon", "status"])
+        if (status.running) return status.served as number
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      throw new Error("the daemon did not start within 10 s")
+    }
+    try {
+      await ok(town, ["create", "before the import"])
+      const record = (id: string) => ({ id, title: `Imported ${id}`, status: "open", priority: 2, issue_type: "task", created_at: "2025-01-01T10:00:00Z", updated_at: "2025-01-01T10:00:00Z" })
+      fs.writeFileSync(path.join(town.dir, "in.jsonl"), ["im-1", "im-2", "im-3"].map((id) => `${JSON.stringify(record(id))}\n`).join(""))
+      await ok(viaDaemon, ["list"])
+      const before = await served()
+      expect(await json(viaDaemon, ["import", "in.jsonl"])).toMatchObject({ records: 3, created: 3 })
+      expect(await served()).toBe(before + 1)
+      expect(await json(viaDaemon, ["dolt", "status"])).toMatchObject({ reachable: true, lag: 0, head: { seq: 4 } })
+      await expectProjectionEqualsState(town, server)
+    } finally {
+      await bd(viaDaemon, ["daemon", "stop"])
+      fs.rmSync(daemonDir, { recursive: true, force: true })
+    }
   })
 
   it("bd dolt status without dolt.url says how to set it", async (ctx) => {

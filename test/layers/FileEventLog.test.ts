@@ -5,7 +5,7 @@
  * segments. No mocks: every test works on its own temporary directory.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either, FastCheck, Option } from "effect"
+import { Deferred, Effect, Either, FastCheck, Fiber, Option } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,6 +18,7 @@ import { canonicalJson } from "../../src/events/Canonical.js"
 import { chainHash, sealLine } from "../../src/events/Chain.js"
 import { type Envelope, GENESIS_HASH, type NewEvent } from "../../src/events/Envelope.js"
 import { EventLog } from "../../src/events/EventLog.js"
+import type { Projection } from "../../src/events/Projection.js"
 import {
   ACTOR,
   addPeer,
@@ -864,6 +865,49 @@ describe("FileEventLog: the writer lock", () => {
       expect(broken).toBeInstanceOf(IntegrityError)
       expect(fs.existsSync(lockFile(dir))).toBe(false)
     }))
+})
+
+describe("FileEventLog: interrupted (a daemon's client gone)", () => {
+  it.live("a transact interrupted while it waits for the lock appends nothing once it gets it, and lets it go", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      yield* Effect.provide(addPeer("before"), openLog(dir).layer)
+      const before = fs.readFileSync(segmentFile(dir))
+      // Held by this process, as a daemon holds it for another command: busy, not stale.
+      fs.writeFileSync(lockFile(dir), JSON.stringify({ pid: process.pid, command: "another", at: AT }))
+      const { layer, notices } = openLog(dir, { lockTimeoutMs: 30_000 })
+      const waiting = yield* Effect.fork(Effect.provide(addPeer("interrupted"), layer))
+      yield* Effect.sleep("200 millis")
+      yield* Effect.fork(Effect.sleep("300 millis").pipe(Effect.zipRight(Effect.sync(() => fs.rmSync(lockFile(dir))))))
+      yield* Fiber.interrupt(waiting)
+      expect(fs.readFileSync(segmentFile(dir)).equals(before)).toBe(true)
+      expect(fs.existsSync(lockFile(dir))).toBe(false)
+      expect(notices).toEqual([])
+    }), 60_000)
+
+  it.live("a transact interrupted once it has appended runs its projections to the end, then lets the lock go", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      const appended = yield* Deferred.make<void>()
+      const projected: Array<number> = []
+      const slow: Projection = {
+        name: "slow",
+        slices: ["peers"],
+        afterCommit: ({ head }) =>
+          Deferred.succeed(appended, undefined).pipe(
+            Effect.zipRight(Effect.sleep("300 millis")),
+            Effect.zipRight(Effect.sync(() => void projected.push(head.seq)))
+          )
+      }
+      const { layer } = openLog(dir, { projections: [slow] })
+      const writing = yield* Effect.fork(Effect.provide(addPeer("one"), layer))
+      yield* Deferred.await(appended)
+      yield* Fiber.interrupt(writing)
+      expect(projected).toEqual([1])
+      expect(fs.existsSync(lockFile(dir))).toBe(false)
+      const loaded = yield* Effect.provide(loadAll, openLog(dir).layer)
+      expect(peerNames(loaded.state)).toEqual(["one"])
+    }), 60_000)
 })
 
 describe("FileEventLog: read-only", () => {

@@ -38,7 +38,7 @@ export const snapshotsDir = (dir: string): string => path.join(dir, "snapshots")
 export const currentSnapshot = (dir: string): string =>
   path.join(snapshotsDir(dir), fs.readFileSync(path.join(snapshotsDir(dir), "CURRENT"), "utf8").trim())
 
-export type Tuning = Partial<Pick<FileEventLogOptions, "readonlyReason" | "lockTimeoutMs" | "snapshotEvery" | "command">>
+export type Tuning = Partial<Pick<FileEventLogOptions, "readonlyReason" | "lockTimeoutMs" | "snapshotEvery" | "command" | "projections">>
 
 /** The file log on `dir`, as a command would open it; notices land in the returned array. */
 export const openLog = (dir: string, tuning: Tuning = {}) => {
