@@ -555,6 +555,7 @@ export const IssuesSlice: Slice<IssuesState> = {
   entries: {
     encodeEntries: encodeIssueEntries,
     originKey,
+    kept: (state, key) => Option.getOrUndefined(getIssue(state, key))?.fields,
     entryOf,
     keyOf: (entry) => {
       const fields = isJsonObject(entry) ? entry["fields"] : undefined

@@ -61,6 +61,8 @@ export interface KeyedEntries<S> {
   readonly encodeEntries: (state: S, originOf: OriginOf) => EncodedEntries
   /** The object of an event's data that an entry made by this event alone keeps as it is; undefined when the event makes no entry alone. */
   readonly originKey: (event: Envelope) => object | undefined
+  /** The object the entry under `key` keeps by identity while it is unchanged (an event's `originKey`, or the copy a fold made of it). */
+  readonly kept: (state: S, key: string) => object | undefined
   /** The key and the entry (its JSON value) that this one event folded into the initial state gives; undefined when it gives none. */
   readonly entryOf: (event: Envelope) => { readonly key: string; readonly entry: unknown } | undefined
   /** The key of an entry of the snapshot (a JSON value), undefined when it is not one. */

@@ -106,7 +106,7 @@ type Origins = WeakMap<object, LineOrigin>
 interface SnapshotRead {
   readonly meta: SnapshotMeta
   readonly at: string
-  /** The slice files as stored (JSON values), with references to log lines resolved. */
+  /** The slice files as stored (JSON values; references to log lines as they are written). */
   readonly raw: Readonly<Record<string, unknown>>
   /** For `verify`: the bytes of each keyed slice's file and of its index, read with the rest. */
   readonly keyed: Readonly<Record<string, { readonly slice: Buffer; readonly index: Buffer | undefined }>>
@@ -154,6 +154,7 @@ const decodeEntries = (
   const plain: Array<unknown> = []
   const events: Array<Envelope> = []
   const refs: Array<LineRef> = []
+  const refKeys: Array<string> = []
   const keys = new Set<string>()
   const lines = segmentLines(dir, true)
   stored.forEach((entry, i) => {
@@ -166,10 +167,11 @@ const decodeEntries = (
     } else {
       const event = eventAt(lines, slice.entries, snapshotSeq, ref)
       if (event === undefined) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
-      events.push(event)
-      refs.push(ref)
       const touched = slice.entries.touched(event)
       key = touched.length === 1 ? touched[0] : undefined
+      events.push(event)
+      refs.push(ref)
+      refKeys.push(key ?? "")
     }
     if (key === undefined || keys.has(key)) {
       throw damagedEntry(at, name, i, key === undefined ? "the snapshot's entry has no key" : `the snapshot holds ${JSON.stringify(key)} twice`)
@@ -178,7 +180,11 @@ const decodeEntries = (
   })
   const state = foldSlice(slice, slice.decode(plain), events)
   if (origins !== undefined) {
-    events.forEach((event, i) => origins.set(slice.entries.originKey(event)!, { ref: refs[i]!, event: event.id }))
+    // Under the object the folded entry keeps: a line's fields in canonical order are mostly laid out anew by the fold.
+    events.forEach((event, i) => {
+      const kept = slice.entries.kept(state, refKeys[i]!)
+      if (kept !== undefined) origins.set(kept, { ref: refs[i]!, event: event.id })
+    })
   }
   return state
 }

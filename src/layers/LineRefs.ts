@@ -37,12 +37,16 @@ export const looksLikeRef = (entry: unknown): boolean =>
  * line is read where it lies (a lookup resolves a few).
  */
 export const segmentLines = (dir: string, whole: boolean) => {
-  const files = new Map<number, Buffer | number>()
-  const open = (segment: number): Buffer | number | undefined => {
+  const files = new Map<number, Buffer | { readonly fd: number; readonly size: number }>()
+  const open = (segment: number) => {
     let file = files.get(segment)
     if (file === undefined) {
       try {
-        file = whole ? fs.readFileSync(segmentPath(dir, segment)) : fs.openSync(segmentPath(dir, segment), "r")
+        if (whole) file = fs.readFileSync(segmentPath(dir, segment))
+        else {
+          const fd = fs.openSync(segmentPath(dir, segment), "r")
+          file = { fd, size: fs.fstatSync(fd).size }
+        }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
         throw error
@@ -55,20 +59,21 @@ export const segmentLines = (dir: string, whole: boolean) => {
   const line = (ref: LineRef): string | undefined => {
     const file = open(ref.segment)
     if (file === undefined) return undefined
-    if (typeof file !== "number") {
+    if (Buffer.isBuffer(file)) {
       return ref.offset + ref.length <= file.length ? file.toString("utf8", ref.offset, ref.offset + ref.length) : undefined
     }
+    if (ref.offset + ref.length > file.size) return undefined
     const buffer = Buffer.allocUnsafe(ref.length)
     let read = 0
     while (read < ref.length) {
-      const n = fs.readSync(file, buffer, read, ref.length - read, ref.offset + read)
+      const n = fs.readSync(file.fd, buffer, read, ref.length - read, ref.offset + read)
       if (n === 0) return undefined
       read += n
     }
     return buffer.toString("utf8")
   }
   const close = (): void => {
-    for (const file of files.values()) if (typeof file === "number") fs.closeSync(file)
+    for (const file of files.values()) if (!Buffer.isBuffer(file)) fs.closeSync(file.fd)
     files.clear()
   }
   return { line, close }

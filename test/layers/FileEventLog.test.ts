@@ -563,7 +563,8 @@ describe("FileEventLog: snapshots", () => {
         Either.map(
           decideIssue(state.issues, {
             _tag: "ImportIssues",
-            records: Object.entries(titles).map(([id, title]) => ({ id, title, status: "open", updated_at: AT })),
+            // Fields that sort before "id" too: a line's fields, folded again, are laid out anew (a copy).
+            records: Object.entries(titles).map(([id, title]) => ({ id, title, description: `About ${title}`, created_at: AT, status: "open", updated_at: AT })),
             town: TOWN,
             actor: ACTOR,
             at: AT

@@ -7,7 +7,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { initialClock } from "../../src/domain/Clock.js"
 import { IssuesSlice } from "../../src/domain/IssueState.js"
 import { type Envelope, type ForeignEvent, GENESIS_HASH } from "../../src/events/Envelope.js"
-import { groupOrigins } from "../../src/layers/LineRefs.js"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { groupOrigins, segmentLines } from "../../src/layers/LineRefs.js"
+import { segmentPath } from "../../src/layers/LogFiles.js"
 import { sealGroup } from "../../src/layers/LogSeal.js"
 
 const imported = (id: string) => ({ type: "IssueImported", data: { fields: { id, title: id }, id }, at: "2025-01-06T09:00:00.000Z", actor: "a" })
@@ -38,5 +42,23 @@ describe("groupOrigins", () => {
     })
     expect(originOf({}, "nobody:1", "nobody", 1)).toBeUndefined()
     expect(originOf({}, "other:5", "other", 5)).toBeUndefined()
+  })
+})
+
+describe("segmentLines", () => {
+  it("reads a line where it lies, and nothing past the end of its segment, however long the reference says it is", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bd-lines-"))
+    try {
+      fs.writeFileSync(segmentPath(dir, 1), "{\"a\":1}\n{\"b\":2}\n")
+      for (const whole of [false, true]) {
+        const lines = segmentLines(dir, whole)
+        expect(lines.line({ segment: 1, offset: 8, length: 7, seq: 2 })).toBe("{\"b\":2}")
+        for (const length of [9, 2 ** 31, Number.MAX_SAFE_INTEGER]) expect(lines.line({ segment: 1, offset: 8, length, seq: 2 })).toBeUndefined()
+        expect(lines.line({ segment: 2, offset: 0, length: 7, seq: 1 })).toBeUndefined()
+        lines.close()
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
