@@ -13,23 +13,10 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { askDaemon, type DaemonMessage, processUmask, type RunRequest } from "../../src/cli/DaemonClient.js"
 import { running, status, stopDaemonsAfterEach, withDaemon } from "./daemonSupport.js"
-import { type BdResult, type Env, logBytes, readJsonl, type Sandbox, setupCli, show, type Town } from "./support.js"
+import { type BdResult, type Env, jsonl, logBytes, readJsonl, record, type Sandbox, setupCli, show, type Town } from "./support.js"
 
 setupCli()
 stopDaemonsAfterEach()
-
-const record = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  id,
-  title: `Issue ${id}`,
-  status: "open",
-  priority: 2,
-  issue_type: "task",
-  created_at: "2025-01-01T10:00:00Z",
-  updated_at: "2025-01-01T10:00:00Z",
-  ...extra
-})
-
-const jsonl = (records: ReadonlyArray<unknown>): string => records.map((r) => `${JSON.stringify(r)}\n`).join("")
 
 /** `count` new issues `prefix-1` … */
 const issues = (prefix: string, count: number): string => jsonl(Array.from({ length: count }, (_, i) => record(`${prefix}-${i + 1}`)))

@@ -3,24 +3,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { main } from "../../src/cli/main.js"
-import { Exit, expectFails, expectFailsOnce, lines, logBytes, readJsonl, Sandbox, setupCli } from "./support.js"
+import { Exit, expectFails, expectFailsOnce, jsonl, lines, logBytes, readJsonl, record, Sandbox, setupCli } from "./support.js"
 
 setupCli()
 
 type Issue = Record<string, unknown> & { id: string }
-
-const record = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  id,
-  title: `Issue ${id}`,
-  status: "open",
-  priority: 2,
-  issue_type: "task",
-  created_at: "2025-01-01T10:00:00Z",
-  updated_at: "2025-01-01T10:00:00Z",
-  ...extra
-})
-
-const jsonl = (records: ReadonlyArray<unknown>): string => records.map((r) => `${JSON.stringify(r)}\n`).join("")
 
 describe.concurrent("bd export", () => {
   it("writes .beads/issues.jsonl sorted by id; the same state gives the same bytes; -o FILE and -o -", async () => {

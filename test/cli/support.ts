@@ -442,3 +442,18 @@ export const setupCli = (): void => {
 
 export const readJsonl = (file: string): Array<Record<string, unknown>> =>
   fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Record<string, unknown>)
+
+/** A beads JSONL record of a work item, with the fields beads always writes. */
+export const record = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  id,
+  title: `Issue ${id}`,
+  status: "open",
+  priority: 2,
+  issue_type: "task",
+  created_at: "2025-01-01T10:00:00Z",
+  updated_at: "2025-01-01T10:00:00Z",
+  ...extra
+})
+
+/** Records as beads JSONL, one a line. */
+export const jsonl = (records: ReadonlyArray<unknown>): string => records.map((r) => `${JSON.stringify(r)}\n`).join("")
