@@ -115,7 +115,7 @@ try {
 
   section("The daemon that ran the read commands")
   const daemon = JSON.parse(bd("alpha", ["--json", "daemon", "status"], { quiet: true }).stdout)
-  console.log(daemon.running ? `bd daemon: ${daemon.served} read commands served` : "bd daemon: not running")
+  console.log(daemon.running ? `bd daemon: ${daemon.served} commands served` : "bd daemon: not running")
   bd("alpha", ["daemon", "stop"])
 } finally {
   spawnSync(process.execPath, [bdBin, "daemon", "stop"], { cwd: work, env, stdio: "ignore" })
