@@ -97,7 +97,7 @@ const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: R
 /**
  * What a log instance learnt of where the events that made entries lie
  * from the references of the snapshots it read: by the object an entry
- * keeps while unchanged (`originKey`), the event's line. A snapshot written
+ * keeps while unchanged (`kept`), the event's line. A snapshot written
  * later refers to the same lines again for the entries still unchanged.
  * (The lines of a group just written are found from the group itself.)
  */
