@@ -138,9 +138,10 @@ const resolveEntries = (lines: SegmentLines, at: string, name: string, snapshotS
  * A keyed slice's state from its snapshot file: the entries written out
  * decoded, then the events the references name folded in. Each such event
  * makes its own key, which no other entry has, so folding it into the rest
- * gives what folding it alone does. `origins` learns where those events
- * lie, so that the next snapshot refers to the same lines for the entries
- * still unchanged.
+ * gives what folding it alone does. The lines are read segment by segment,
+ * each segment whole and let go before the next. `origins` learns where
+ * those events lie, so that the next snapshot refers to the same lines for
+ * the entries still unchanged.
  */
 const decodeEntries = (
   dir: string,
@@ -152,38 +153,46 @@ const decodeEntries = (
   origins: Origins | undefined
 ): unknown => {
   const plain: Array<unknown> = []
-  const events: Array<Envelope> = []
-  const refs: Array<LineRef> = []
-  const refKeys: Array<string> = []
-  const keys = new Set<string>()
-  const lines = segmentLines(dir, true)
+  const plainAt: Array<number> = []
+  // The references by where their lines are, so that each segment is read once and let go before the next.
+  const referring: Array<{ readonly ref: LineRef; readonly i: number }> = []
   stored.forEach((entry, i) => {
     const ref = refIn(entry)
-    let key: string | undefined
-    if (ref === undefined) {
-      if (looksLikeRef(entry)) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
+    if (ref !== undefined) referring.push({ ref, i })
+    else if (looksLikeRef(entry)) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
+    else {
       plain.push(entry)
-      key = slice.entries.keyOf(entry)
-    } else {
-      const event = eventAt(lines, slice.entries, snapshotSeq, ref)
-      if (event === undefined) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(entry)})`)
-      const touched = slice.entries.touched(event)
-      key = touched.length === 1 ? touched[0] : undefined
-      events.push(event)
-      refs.push(ref)
-      refKeys.push(key ?? "")
+      plainAt.push(i)
     }
+  })
+  referring.sort((a, b) => a.ref.segment - b.ref.segment || a.ref.offset - b.ref.offset)
+  const lines = segmentLines(dir, true, true)
+  const events: Array<Envelope> = []
+  const refKeys: Array<string> = []
+  const keys = new Set<string>()
+  const addKey = (key: string | undefined, i: number): void => {
     if (key === undefined || keys.has(key)) {
       throw damagedEntry(at, name, i, key === undefined ? "the snapshot's entry has no key" : `the snapshot holds ${JSON.stringify(key)} twice`)
     }
     keys.add(key)
-  })
+  }
+  for (const { i, ref } of referring) {
+    const event = eventAt(lines, slice.entries, snapshotSeq, ref)
+    if (event === undefined) throw damagedEntry(at, name, i, `${REFERENCE_DAMAGED} (${JSON.stringify(stored[i])})`)
+    const touched = slice.entries.touched(event)
+    const key = touched.length === 1 ? touched[0] : undefined
+    addKey(key, i)
+    events.push(event)
+    refKeys.push(key!)
+  }
+  lines.close()
+  plain.forEach((entry, k) => addKey(slice.entries.keyOf(entry), plainAt[k]!))
   const state = foldSlice(slice, slice.decode(plain), events)
   if (origins !== undefined) {
     // Under the object the folded entry keeps: a line's fields in canonical order are mostly laid out anew by the fold.
-    events.forEach((event, i) => {
-      const kept = slice.entries.kept(state, refKeys[i]!)
-      if (kept !== undefined) origins.set(kept, { ref: refs[i]!, event: event.id })
+    events.forEach((event, k) => {
+      const kept = slice.entries.kept(state, refKeys[k]!)
+      if (kept !== undefined) origins.set(kept, { ref: referring[k]!.ref, event: event.id })
     })
   }
   return state

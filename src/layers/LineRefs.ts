@@ -34,14 +34,17 @@ export const looksLikeRef = (entry: unknown): boolean =>
 /**
  * Lines of the log's segments. `whole`: each segment is read once, whole,
  * for a reader that resolves many references (a full load); otherwise each
- * line is read where it lies (a lookup resolves a few).
+ * line is read where it lies (a lookup resolves a few). `oneAtATime`: a
+ * segment read whole is let go when the next one is read (for a reader
+ * that asks for lines segment by segment).
  */
-export const segmentLines = (dir: string, whole: boolean) => {
+export const segmentLines = (dir: string, whole: boolean, oneAtATime = false) => {
   const files = new Map<number, Buffer | { readonly fd: number; readonly size: number }>()
   const open = (segment: number) => {
     let file = files.get(segment)
     if (file === undefined) {
       try {
+        if (whole && oneAtATime) files.clear()
         if (whole) file = fs.readFileSync(segmentPath(dir, segment))
         else {
           const fd = fs.openSync(segmentPath(dir, segment), "r")

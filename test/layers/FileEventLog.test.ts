@@ -944,6 +944,47 @@ describe("FileEventLog: segments", () => {
     data: { label, blob: "x".repeat(34 * 1024 * 1024) }
   })
 
+  it.effect("a snapshot's references into two segments are read back, segment by segment, and carried over", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      const { layer } = openLog(dir, { snapshotEvery: 1 })
+      const bulkyIssue = (id: string) =>
+        Effect.flatMap(EventLog, (log) =>
+          log.transact(["issues"], (state) =>
+            Either.map(
+              decideIssue(state.issues, {
+                _tag: "ImportIssues",
+                records: [{ id, title: id, description: "d".repeat(34 * 1024 * 1024), updated_at: AT }],
+                town: TOWN,
+                actor: ACTOR,
+                at: AT
+              }),
+              (events) => ({ events, result: events.length })
+            )))
+      // Each import its own group; the second does not fit the first segment.
+      yield* Effect.provide(Effect.all([bulkyIssue("bd-b"), bulkyIssue("bd-a")], { discard: true }), layer)
+      expect(fs.readdirSync(dir).filter((name) => name.endsWith(".jsonl")).sort()).toEqual(["000001.jsonl", "000002.jsonl"])
+      // The second snapshot carries the first issue's reference over (into segment 1) and refers to the second's line (segment 2).
+      const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<{ ref: ReadonlyArray<number> }>
+      // [segment, seq] of each reference, in id order.
+      expect(stored.map((entry) => [entry.ref[0], entry.ref[3]])).toEqual([[2, 2], [1, 1]])
+      const { events, loaded, looked, report } = yield* Effect.provide(
+        Effect.all({
+          events: readAll(),
+          loaded: loadAll,
+          report: verifyLog,
+          looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", ["bd-a", "bd-b"]))
+        }),
+        openLog(dir).layer
+      )
+      expect(report).toMatchObject({ events: 2, segments: 2, snapshotSeq: 2 })
+      const folded = fold(events)
+      expect(encodeState(loaded.state)).toEqual(encodeState(folded))
+      for (const id of ["bd-a", "bd-b"]) {
+        expect(Option.getOrThrow(getIssue(looked.state.issues, id))).toEqual(Option.getOrThrow(getIssue(folded.issues, id)))
+      }
+    }), { timeout: 60_000 })
+
   it.effect("a group that does not fit the current segment starts the next; read, load and verify span both", () =>
     Effect.gen(function*() {
       const dir = newLogDir()
