@@ -55,6 +55,18 @@ const writeLines = (file: string, lines: ReadonlyArray<string>): void => {
   fs.writeFileSync(file, lines.map((line) => `${line}\n`).join(""))
 }
 
+/** What readers get back from the log at `dir`: its events, a full load, verify's report, and a lookup of these issues. */
+const readBack = (dir: string, ids: ReadonlyArray<string>) =>
+  Effect.provide(
+    Effect.all({
+      events: readAll(),
+      loaded: loadAll,
+      report: verifyLog,
+      looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", ids))
+    }),
+    openLog(dir).layer
+  )
+
 /** Five peers, one write group each, no snapshot. */
 const fivePeers = (dir: string) =>
   Effect.provide(
@@ -593,15 +605,7 @@ describe("FileEventLog: snapshots", () => {
         layer
       )
       yield* Effect.provide(Effect.forEach(["p1", "p2", "p3"], addPeer, { discard: true }), layer)
-      const { events, looked, loaded, report } = yield* Effect.provide(
-        Effect.all({
-          events: readAll(),
-          loaded: loadAll,
-          report: verifyLog,
-          looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", ["bd-1", "bd-2"]))
-        }),
-        openLog(dir).layer
-      )
+      const { events, looked, loaded, report } = yield* readBack(dir, ["bd-1", "bd-2"])
       expect(report).toMatchObject({ events: 8, snapshotSeq: 8 })
       const second = storedIssues(dir)
       expect(second[0]).toEqual(first[0])
@@ -968,15 +972,7 @@ describe("FileEventLog: segments", () => {
       const stored = JSON.parse(fs.readFileSync(path.join(currentSnapshot(dir), "issues.json"), "utf8")) as ReadonlyArray<{ ref: ReadonlyArray<number> }>
       // [segment, seq] of each reference, in id order.
       expect(stored.map((entry) => [entry.ref[0], entry.ref[3]])).toEqual([[2, 2], [1, 1]])
-      const { events, loaded, looked, report } = yield* Effect.provide(
-        Effect.all({
-          events: readAll(),
-          loaded: loadAll,
-          report: verifyLog,
-          looked: Effect.flatMap(EventLog, (log) => log.lookup("issues", ["bd-a", "bd-b"]))
-        }),
-        openLog(dir).layer
-      )
+      const { events, loaded, looked, report } = yield* readBack(dir, ["bd-a", "bd-b"])
       expect(report).toMatchObject({ events: 2, segments: 2, snapshotSeq: 2 })
       const folded = fold(events)
       expect(encodeState(loaded.state)).toEqual(encodeState(folded))
