@@ -11,7 +11,7 @@
 import * as fs from "node:fs"
 import type { Envelope } from "../events/Envelope.js"
 import type { KeyedEntries, LineRef, OriginOf } from "../events/Slice.js"
-import { segmentPath } from "./LogFiles.js"
+import { readAt, segmentPath } from "./LogFiles.js"
 
 /** A reference's line in a slice file. */
 export const refText = (ref: LineRef): string => `{"ref":[${ref.segment},${ref.offset},${ref.length},${ref.seq}]}`
@@ -65,15 +65,7 @@ export const segmentLines = (dir: string, whole: boolean, oneAtATime = false) =>
     if (Buffer.isBuffer(file)) {
       return ref.offset + ref.length <= file.length ? file.toString("utf8", ref.offset, ref.offset + ref.length) : undefined
     }
-    if (ref.offset + ref.length > file.size) return undefined
-    const buffer = Buffer.allocUnsafe(ref.length)
-    let read = 0
-    while (read < ref.length) {
-      const n = fs.readSync(file.fd, buffer, read, ref.length - read, ref.offset + read)
-      if (n === 0) return undefined
-      read += n
-    }
-    return buffer.toString("utf8")
+    return ref.offset + ref.length <= file.size ? readAt(file.fd, ref.offset, ref.length)?.toString("utf8") : undefined
   }
   const close = (): void => {
     for (const file of files.values()) if (!Buffer.isBuffer(file)) fs.closeSync(file.fd)

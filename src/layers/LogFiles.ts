@@ -108,6 +108,18 @@ export const readSegment = (dir: string, segment: number, from: number): Segment
   return { lines, tornBytes: buffer.length - start, size, lineNumberAt }
 }
 
+/** The `length` bytes at `offset` of an open file; undefined when the file ends before them. */
+export const readAt = (fd: number, offset: number, length: number): Buffer | undefined => {
+  const buffer = Buffer.allocUnsafe(length)
+  let read = 0
+  while (read < length) {
+    const n = fs.readSync(fd, buffer, read, length - read, offset + read)
+    if (n === 0) return undefined
+    read += n
+  }
+  return buffer
+}
+
 /**
  * The snapshot format written: 2 may hold entries that are references to
  * log lines (LineRefs.ts), 1 never does. A bd that knows neither version

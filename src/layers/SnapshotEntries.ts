@@ -17,7 +17,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type { EncodedEntries, EntryText } from "../events/Slice.js"
 import { refText } from "./LineRefs.js"
-import type { SnapshotFile } from "./LogFiles.js"
+import { readAt, type SnapshotFile } from "./LogFiles.js"
 
 export interface EntriesIndex {
   readonly size: number
@@ -331,16 +331,7 @@ export const readEntries = (
   if (positions.length === 0) return []
   const fd = fs.openSync(path.join(snapshotAt, `${name}.json`), "r")
   try {
-    return entriesAt(index, positions, keyOf, resolve, (offset, length) => {
-      const buffer = Buffer.allocUnsafe(length)
-      let read = 0
-      while (read < length) {
-        const n = fs.readSync(fd, buffer, read, length - read, offset + read)
-        if (n === 0) return undefined
-        read += n
-      }
-      return buffer.toString("utf8")
-    })
+    return entriesAt(index, positions, keyOf, resolve, (offset, length) => readAt(fd, offset, length)?.toString("utf8"))
   } finally {
     fs.closeSync(fd)
   }
