@@ -50,7 +50,7 @@ import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
 import { replayLog } from "./LogReplay.js"
 import { entriesFiles, indexFile, indexMismatch, readIndexBytes } from "./SnapshotEntries.js"
 import { foldSlice, type LineOrigin, type LineRef, type OriginOf, type Slice } from "../events/Slice.js"
-import { entryResolver, eventAt, groupOrigins, looksLikeRef, refIn, type SegmentLines, segmentLines } from "./LineRefs.js"
+import { entryResolver, eventAt, groupOrigins, looksLikeRef, refIn, sameRef, type SegmentLines, segmentLines } from "./LineRefs.js"
 import { type ScanEnd, scanLog } from "./LogScan.js"
 import { type SealedGroup, sealGroup } from "./LogSeal.js"
 import { acquireWriterLock, releaseWriterLock } from "./WriterLock.js"
@@ -652,12 +652,14 @@ const checkSnapshot = (dir: string, snapshot: SnapshotRead, folded: SliceStates)
     }
     const entries = slice.entries
     const files = snapshot.keyed[name]
-    if (entries === undefined || !Array.isArray(json) || files === undefined) continue
+    if (entries === undefined || !Array.isArray(json) || !Array.isArray(written) || files === undefined) continue
+    const resolveLine = entryResolver(lines, entries, meta.seq)
     const mismatch = indexMismatch(
       files,
       json,
       { keys: entries.keysIn(state), columnsOf: (key) => entries.columns(state, key), keyOf: entries.keyOf },
-      entryResolver(lines, entries, meta.seq),
+      // A line holding the very reference written at its place stands for the entry resolved above, not read again.
+      (entry, i) => (sameRef(refIn(entry), refIn(written[i])) ? json[i] : resolveLine(entry)),
       (a, b) => canonicalJson(a) === canonicalJson(b)
     )
     if (mismatch !== undefined) {

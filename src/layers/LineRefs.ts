@@ -27,6 +27,10 @@ export const refIn = (entry: unknown): LineRef | undefined => {
   return { segment, offset, length, seq }
 }
 
+/** Whether two references (either possibly none) are the same one. */
+export const sameRef = (a: LineRef | undefined, b: LineRef | undefined): boolean =>
+  a !== undefined && b !== undefined && a.segment === b.segment && a.offset === b.offset && a.length === b.length && a.seq === b.seq
+
 /** Whether an entry is written as a reference (well formed or not): a reader must resolve it, never take it as an entry. */
 export const looksLikeRef = (entry: unknown): boolean =>
   typeof entry === "object" && entry !== null && !Array.isArray(entry) && Object.hasOwn(entry, "ref")

@@ -282,11 +282,11 @@ export const findKey = (index: EntriesIndex, key: string): number => {
 }
 
 /**
- * Turns an entry of a slice file into the entry it stands for (a reference
- * to a log line into the entry its event makes: LineRefs.ts); undefined
- * when it stands for none.
+ * Turns the entry of a slice file at a position of its index into the
+ * entry it stands for (a reference to a log line into the entry its event
+ * makes: LineRefs.ts); undefined when it stands for none.
  */
-export type ResolveEntry = (entry: unknown) => unknown
+export type ResolveEntry = (entry: unknown, position: number) => unknown
 
 /**
  * The entries at these positions of the index, each line read by
@@ -307,7 +307,7 @@ const entriesAt = (
     if (text === undefined) return undefined
     let entry: unknown
     try {
-      entry = resolve(JSON.parse(text))
+      entry = resolve(JSON.parse(text), i)
     } catch (error) {
       if (error instanceof SyntaxError) return undefined
       throw error
