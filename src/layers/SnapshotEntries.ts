@@ -134,9 +134,10 @@ const CHUNK_BYTES = 1 << 20
 /**
  * The slice file and its index, to be written in this order: `[`, then each
  * entry's text on its own line (a comma after all but the last), then `]`:
- * the same JSON value as the array of entries. Each text is encoded once
- * (or its bytes copied) into one buffer, written out whenever it is full and
- * then used again, and each line is measured for the index meanwhile.
+ * the same JSON value as the array of entries (an entry that is a reference
+ * to a log line is written as one). Each text is encoded once into one
+ * buffer, written out whenever it is full and then used again, and each line
+ * is measured for the index meanwhile.
  */
 export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedEntries): ReadonlyArray<SnapshotFile> => {
   const lengths = new Array<number>(keys.length)

@@ -21,6 +21,14 @@ stopDaemonsAfterEach()
 /** `count` new issues `prefix-1` … */
 const issues = (prefix: string, count: number): string => jsonl(Array.from({ length: count }, (_, i) => record(`${prefix}-${i + 1}`)))
 
+/** The town's writer lock, written as the process `pid` holds it (the daemon, for an import); its path. */
+const holdLockAs = (town: Town, pid: number): string => {
+  const lock = path.join(town.beadsDir, "log", "LOCK")
+  fs.mkdirSync(path.dirname(lock), { recursive: true })
+  fs.writeFileSync(lock, JSON.stringify({ pid, command: "the test", at: new Date().toISOString() }))
+  return lock
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const served = async (sb: Sandbox): Promise<number> => (await status(sb)).served ?? 0
@@ -222,9 +230,7 @@ describe("bd import through the daemon", () => {
     await sb.ok(["list"])
     const up = await running(sb)
     // The lock held as the daemon holds it for an import: both imports wait in the daemon until it goes.
-    const lock = path.join(town.beadsDir, "log", "LOCK")
-    fs.mkdirSync(path.dirname(lock), { recursive: true })
-    fs.writeFileSync(lock, JSON.stringify({ pid: up.pid, command: "the test", at: new Date().toISOString() }))
+    const lock = holdLockAs(town, up.pid!)
     const imports = Promise.all([sb.run(["--json", "import", "a.jsonl"]), sb.run(["--json", "import", "b.jsonl"])])
     await servedReaches(sb, (up.served ?? 0) + 2)
     await sleep(500)
@@ -250,7 +256,6 @@ describe("bd import through the daemon", () => {
     fs.writeFileSync(sb.path("big.jsonl"), issues("ib", 20_000))
     await sb.ok(["list"])
     const up = await running(sb)
-    const lock = path.join(town.beadsDir, "log", "LOCK")
     /**
      * Start `bd ARGS` and Ctrl-C it once the daemon has taken it. The
      * daemon answers a status only between the steps of a command: while
@@ -272,8 +277,7 @@ describe("bd import through the daemon", () => {
     }
 
     // Interrupted while it waits for the lock: once the lock is free, it appends nothing.
-    fs.mkdirSync(path.dirname(lock), { recursive: true })
-    fs.writeFileSync(lock, JSON.stringify({ pid: up.pid, command: "the test", at: new Date().toISOString() }))
+    const lock = holdLockAs(town, up.pid!)
     await interrupt(["import", "small.jsonl"], (up.served ?? 0) + 1)
     fs.rmSync(lock)
     await sleep(1_000)
