@@ -37,8 +37,8 @@ const defaultFile = Effect.map(Town, (town) => path.join(town.beadsDir, "issues.
 
 const importFile = (file: string, dryRun: boolean) =>
   Effect.gen(function*() {
-    const { records, verbatim } = yield* readIssuesJsonl(yield* readText(file), file)
-    return yield* (yield* Issues).importRecords(records, dryRun, verbatim)
+    const records = yield* readIssuesJsonl(yield* readText(file), file)
+    return yield* (yield* Issues).importRecords(records, dryRun)
   })
 
 const describeImport = (file: string, summary: ImportSummary, dryRun: boolean): string =>

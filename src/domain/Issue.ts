@@ -83,8 +83,6 @@ export interface ImportIssues extends CommandMeta {
   readonly _tag: "ImportIssues"
   /** Records as the JSONL parser returns them (already validated). */
   readonly records: ReadonlyArray<Readonly<Record<string, unknown>>>
-  /** Per record, as the parser found: its strings serialise verbatim (`ParsedJsonl.verbatim`). */
-  readonly verbatim?: ReadonlyArray<boolean> | undefined
   readonly town: string
 }
 
@@ -158,8 +156,7 @@ const diff = (current: Fields, target: Fields): Record<string, unknown> => {
   return out
 }
 
-const event = (type: string, data: unknown, command: CommandMeta, verbatim = false): NewEvent =>
-  verbatim ? { type, data, at: command.at, actor: command.actor, verbatim } : { type, data, at: command.at, actor: command.actor }
+const event = (type: string, data: unknown, command: CommandMeta): NewEvent => ({ type, data, at: command.at, actor: command.actor })
 
 /** The id suffix is the low-order base36 digits of the digest, so every length is uniformly distributed. */
 const newId = (state: IssuesState, command: CreateIssue): Check<string> => {
@@ -272,8 +269,6 @@ const fieldsOf = (state: IssuesState, id: string): Fields | undefined => {
 const decideImport = (state: IssuesState, c: ImportIssues): IssueDecision => {
   const decided = new Map<string, Fields>()
   const events: Array<NewEvent> = []
-  // A record's strings serialise verbatim, and so do its fields, unless the town they may get does not.
-  const townVerbatim = JSON.stringify(c.town) === `"${c.town}"`
   for (let i = 0; i < c.records.length; i++) {
     const raw = c.records[i]!
     const id = raw["id"]
@@ -281,7 +276,7 @@ const decideImport = (state: IssuesState, c: ImportIssues): IssueDecision => {
     const current = decided.get(id) ?? fieldsOf(state, id)
     if (current === undefined) {
       const fields = newImportFields(raw, c.town)
-      events.push(event(IssueEventType.imported, { fields, id }, c, townVerbatim && c.verbatim?.[i] === true))
+      events.push(event(IssueEventType.imported, { fields, id }, c))
       decided.set(id, fields)
       continue
     }

@@ -98,35 +98,14 @@ const parseLine = (line: string): Either.Either<JsonRecord, string> => {
   return reason === undefined ? Either.right(value) : Either.left(reason)
 }
 
-const SURROGATE = /[\ud800-\udfff]/
-
 /**
- * Whether every string a JSON line holds, keys included, is written by
- * `JSON.stringify` as its characters between quotes: the line escapes
- * nothing (a quote, a backslash or a control character in a string would
- * be escaped) and has no surrogate (a lone one would be).
+ * The records of a file. Lines are numbered from 1 as an editor shows
+ * them: a BOM does not count, blank lines do, and CRLF ends a line like LF.
  */
-const writtenVerbatim = (line: string): boolean => line.indexOf("\\") === -1 && !SURROGATE.test(line)
-
-export interface ParsedJsonl {
-  readonly records: ReadonlyArray<JsonRecord>
-  /**
-   * Per record: whether its strings serialise verbatim (see `writtenVerbatim`),
-   * so an import can write its canonical text without escaping anything.
-   */
-  readonly verbatim: ReadonlyArray<boolean>
-}
-
-/**
- * The records of a file and which of them serialise verbatim. Lines are
- * numbered from 1 as an editor shows them: a BOM does not count, blank
- * lines do, and CRLF ends a line like LF.
- */
-export const readIssuesJsonl = (text: string, file: string): Either.Either<ParsedJsonl, ImportInvalid> => {
+export const readIssuesJsonl = (text: string, file: string): Either.Either<ReadonlyArray<JsonRecord>, ImportInvalid> => {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text
   const lines = body.split("\n")
   const records: Array<JsonRecord> = []
-  const verbatim: Array<boolean> = []
   const firstLine = new Map<string, number>()
   for (let index = 0; index < lines.length; index++) {
     const raw = lines[index] ?? ""
@@ -144,9 +123,8 @@ export const readIssuesJsonl = (text: string, file: string): Either.Either<Parse
     }
     firstLine.set(id, lineNumber)
     records.push(parsed.right)
-    verbatim.push(writtenVerbatim(line))
   }
-  return Either.right({ records, verbatim })
+  return Either.right(records)
 }
 
 const KNOWN: ReadonlySet<string> = new Set(KNOWN_FIELDS)

@@ -17,50 +17,116 @@ export const canonicalJson = (value: unknown): string => {
 }
 
 /**
- * The canonical JSON of an object whose members are already serialised:
- * keys distinct and given in code-unit order, each text the canonical JSON
- * of its value, undefined for a member to drop. Lets a caller that needs a
- * member's text too (the log, for an event's data) serialise it once.
+ * Where canonical JSON is written as UTF-8 bytes: the buffer, how many of
+ * its bytes are used, and `room`, which makes sure `bytes` more fit after
+ * `used` (it may put a new buffer in place, carrying over what the caller
+ * is in the middle of writing).
  */
-export const canonicalObject = (members: ReadonlyArray<readonly [string, string | undefined]>): string => {
-  let out = "{"
-  for (const [key, text] of members) {
-    if (text === undefined) continue
-    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${text}`
-  }
-  return `${out}}`
+export interface ByteSink {
+  buffer: Buffer
+  used: number
+  readonly room: (bytes: number) => void
 }
 
 /**
- * The canonical JSON of a value whose strings, keys included, JSON writes
- * as their characters between quotes (nothing to escape), written member
- * by member: a string's text is then built, not scanned by `JSON.stringify`.
- * Anything but strings, plain records and arrays without holes takes
- * `canonicalJson`.
+ * Writes `canonicalJson(value)` into the sink as UTF-8, member by member,
+ * never building the text: a large import writes most of its bytes here,
+ * and a string built piece by piece costs more to assemble and encode than
+ * the bytes themselves. A string of printable ASCII with nothing to escape
+ * is copied a character a byte; any other string is written as
+ * `JSON.stringify` writes it. What is not a string, number, boolean, null,
+ * plain record or array without holes is written as `canonicalJson` writes
+ * it, which is the definition.
  */
-export const canonicalJsonVerbatim = (value: unknown): string => {
-  if (typeof value === "string") return `"${value}"`
-  if (typeof value !== "object" || value === null || "toJSON" in value) return canonicalJson(value)
-  if (Array.isArray(value)) {
-    let out = "["
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) return canonicalJson(value)
-      const item: unknown = value[i]
-      out += `${i === 0 ? "" : ","}${item === undefined ? "null" : canonicalJsonVerbatim(item)}`
-    }
-    return `${out}]`
+export const writeCanonicalJson = (sink: ByteSink, value: unknown): void => {
+  switch (typeof value) {
+    case "string":
+      return writeString(sink, value)
+    case "number":
+      return writeText(sink, Number.isFinite(value) ? String(value) : "null")
+    case "boolean":
+      return writeText(sink, value ? "true" : "false")
+    case "object":
+      if (value === null) return writeText(sink, "null")
+      if (Array.isArray(value)) return writeArray(sink, value)
+      return writeRecord(sink, value)
+    default:
+      return writeText(sink, canonicalJson(value))
   }
+}
+
+/** Text written as it is (UTF-8). */
+const writeText = (sink: ByteSink, text: string): void => {
+  sink.room(3 * text.length)
+  sink.used += sink.buffer.write(text, sink.used, "utf8")
+}
+
+/** Anything but printable ASCII with nothing to escape. */
+const NOT_PLAIN = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
+
+/** A string as JSON writes it: its characters between quotes when they are printable ASCII and none needs escaping. */
+const writeString = (sink: ByteSink, text: string): void => {
+  const length = text.length
+  sink.room(length + 2)
+  const bytes = sink.buffer
+  let at = sink.used
+  if (length > 24) {
+    // Long strings are checked by the regex engine and copied natively; short ones are cheaper in a loop.
+    if (NOT_PLAIN.test(text)) return writeText(sink, JSON.stringify(text))
+    bytes[at++] = 0x22
+    at += bytes.write(text, at, "latin1")
+    bytes[at++] = 0x22
+    sink.used = at
+    return
+  }
+  bytes[at++] = 0x22
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    // A control character, a quote, a backslash or anything beyond ASCII: JSON's own way (nothing is kept of this attempt).
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return writeText(sink, JSON.stringify(text))
+    bytes[at++] = code
+  }
+  bytes[at++] = 0x22
+  sink.used = at
+}
+
+const writeByte = (sink: ByteSink, byte: number): void => {
+  sink.room(1)
+  sink.buffer[sink.used++] = byte
+}
+
+const writeArray = (sink: ByteSink, array: ReadonlyArray<unknown>): void => {
+  if ("toJSON" in array) return writeText(sink, canonicalJson(array))
+  for (let i = 0; i < array.length; i++) {
+    if (!(i in array)) return writeText(sink, canonicalJson(array))
+  }
+  writeByte(sink, 0x5b)
+  for (let i = 0; i < array.length; i++) {
+    if (i > 0) writeByte(sink, 0x2c)
+    const item: unknown = array[i]
+    if (item === undefined) writeText(sink, "null")
+    else writeCanonicalJson(sink, item)
+  }
+  writeByte(sink, 0x5d)
+}
+
+const writeRecord = (sink: ByteSink, value: object): void => {
   const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return canonicalJson(value)
+  if ((proto !== Object.prototype && proto !== null) || "toJSON" in value) return writeText(sink, canonicalJson(value))
   const record = value as Record<string, unknown>
   const keys = sortTexts(Object.keys(record))
-  let out = "{"
+  writeByte(sink, 0x7b)
+  let first = true
   for (const key of keys) {
     const member = record[key]
     if (member === undefined) continue
-    out += `${out.length === 1 ? "" : ","}"${key}":${canonicalJsonVerbatim(member)}`
+    if (!first) writeByte(sink, 0x2c)
+    first = false
+    writeString(sink, key)
+    writeByte(sink, 0x3a)
+    writeCanonicalJson(sink, member)
   }
-  return `${out}}`
+  writeByte(sink, 0x7d)
 }
 
 /** The definition, member by member. */

@@ -49,12 +49,6 @@ export interface NewEvent {
   readonly data: unknown
   readonly at: string
   readonly actor: string
-  /**
-   * Every string in `data`, keys included, is written in JSON as its
-   * characters between quotes (the decider knows it of imported records):
-   * the log then writes them so without escaping (`canonicalJsonVerbatim`).
-   */
-  readonly verbatim?: boolean
 }
 
 /** An event as another town published it: origin fields fixed, chain fields to be assigned here. */

@@ -10,7 +10,7 @@
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
-import { canonicalJson, canonicalJsonVerbatim } from "../events/Canonical.js"
+import { type ByteSink, canonicalJson, writeCanonicalJson } from "../events/Canonical.js"
 import { chainHashOfBytes, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, type NewEvent } from "../events/Envelope.js"
 import type { LogHead } from "../events/EventLog.js"
@@ -64,82 +64,89 @@ const lastText = () => {
  */
 const lineChunks = (lines: number) => {
   const chunks: Array<Buffer> = []
-  let buffer = Buffer.allocUnsafe(CHUNK_BYTES)
-  let used = 0
   // The bytes of the chunks already full, before the one being filled.
   let flushed = 0
+  // Where the line being written starts in the buffer: a new buffer takes it along.
+  let open = 0
   // Where each line starts in the group's bytes, and its length without the newline.
   const lineStart = new Float64Array(lines)
   const lineLength = new Float64Array(lines)
 
-  const flush = () => {
-    if (used === 0) return
-    chunks.push(buffer.subarray(0, used))
-    flushed += used
-    used = 0
+  const sink: ByteSink = {
+    buffer: Buffer.allocUnsafe(CHUNK_BYTES),
+    used: 0,
+    room: (bytes) => {
+      if (sink.buffer.length - sink.used >= bytes) return
+      const begun = sink.used - open
+      const next = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, 2 * (begun + bytes)))
+      sink.buffer.copy(next, 0, open, sink.used)
+      if (open > 0) {
+        chunks.push(sink.buffer.subarray(0, open))
+        flushed += open
+      }
+      sink.buffer = next
+      sink.used = begun
+      open = 0
+    }
   }
 
-  /** Room for `units` UTF-16 units of text (at most 3 bytes each) after the bytes used: else a new chunk. */
-  const reserve = (units: number) => {
-    const bytes = 3 * units
-    if (buffer.length - used >= bytes) return
-    flush()
-    buffer = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes))
-  }
-
+  /** Text, as UTF-8. */
   const write = (text: string) => {
-    used += buffer.write(text, used, "utf8")
+    sink.room(3 * text.length)
+    sink.used += sink.buffer.write(text, sink.used, "utf8")
   }
 
   /** A line sealed elsewhere (a foreign event's), at position `at` in the group. */
   const writeLine = (line: string, at: number) => {
-    reserve(line.length + 1)
-    const start = used
+    open = sink.used
     write(line)
-    lineStart[at] = flushed + start
-    lineLength[at] = used - start
+    lineStart[at] = flushed + open
+    lineLength[at] = sink.used - open
     write("\n")
   }
 
   /**
    * An own event's line from `{` plus its members, each ending in a comma:
    * the body hashed is these with the last comma read as `}`. `data` is the
-   * data's text; `prevBytes` is prev's length in UTF-8; `line` is the
-   * event's position in the group. Returns the hash.
+   * event's data, written as canonical JSON where it goes; `prevBytes` is
+   * prev's length in UTF-8; `line` is the event's position in the group.
+   * Returns the hash.
    */
   const sealOwn = (
     prev: string,
     prevBytes: number,
     head: string,
-    data: string | undefined,
+    data: unknown,
     tail: string,
     line: number
   ): string => {
-    const dataPart = data === undefined ? 0 : 7 + data.length + 1
-    reserve(prev.length + 2 + head.length + dataPart + tail.length + HASH_PART_LENGTH)
-    const start = used
-    const prefix = prevBytes + 1
+    open = sink.used
     if (data === undefined) write(`${prev}\n{${head}${tail}`)
     else {
-      // In three writes: the data, often long, is encoded where it is, never joined into another string.
       write(`${prev}\n{${head}"data":`)
-      write(data)
+      writeCanonicalJson(sink, data)
       write(`,${tail}`)
     }
+    sink.room(HASH_PART_LENGTH)
+    const buffer = sink.buffer
+    const start = open
+    let used = sink.used
     buffer[used - 1] = 0x7d
     const hash = chainHashOfBytes(buffer.subarray(start, used))
     buffer[used - 1] = 0x2c
+    const prefix = prevBytes + 1
     buffer.copyWithin(start, start + prefix, used)
     used -= prefix
     used += buffer.write(`"hash":"${hash}"}`, used, "latin1")
     lineStart[line] = flushed + start
     lineLength[line] = used - start
     buffer[used++] = 0x0a
+    sink.used = used
     return hash
   }
 
   const done = () => {
-    flush()
+    if (sink.used > 0) chunks.push(sink.buffer.subarray(0, sink.used))
     const lineAt = (line: number) => ({ offset: lineStart[line]!, length: lineLength[line]! })
     return { chunks, lineAt }
   }
@@ -205,9 +212,8 @@ export const sealGroup = (
       prev
     } as { -readonly [K in keyof Envelope]: Envelope[K] }
     if (last) (envelope as { commit?: boolean }).commit = true
-    const dataText = event.verbatim === true && event.data !== undefined ? canonicalJsonVerbatim(event.data) : memberText(event.data)
     const prevBytes = prevHex ? prev.length : Buffer.byteLength(prev, "utf8")
-    envelope.hash = lines.sealOwn(prev, prevBytes, before, dataText, after, envelopes.length)
+    envelope.hash = lines.sealOwn(prev, prevBytes, before, event.data, after, envelopes.length)
     envelopes.push(envelope)
     clock = evolveClock(clock, envelope)
     prev = envelope.hash

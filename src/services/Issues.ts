@@ -63,15 +63,8 @@ export interface IssuesApi {
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<IssueFields>, LogError>
   /** The first `limit` (> 0) issues that match, by id, and how many match in all; reads only those where it can. */
   readonly page: (filter: ListFilter, limit: number) => Effect.Effect<{ readonly issues: ReadonlyArray<IssueFields>; readonly total: number }, LogError>
-  /**
-   * Import already-parsed records; with `dryRun`, decide only. `verbatim`,
-   * per record, says its strings need no escaping (as `readIssuesJsonl` finds).
-   */
-  readonly importRecords: (
-    records: ReadonlyArray<IssueFields>,
-    dryRun: boolean,
-    verbatim?: ReadonlyArray<boolean>
-  ) => Effect.Effect<ImportSummary, IssueError>
+  /** Import already-parsed records; with `dryRun`, decide only. */
+  readonly importRecords: (records: ReadonlyArray<IssueFields>, dryRun: boolean) => Effect.Effect<ImportSummary, IssueError>
   readonly state: Effect.Effect<IssuesState, LogError>
 }
 
@@ -153,10 +146,10 @@ export const IssuesLive = (town: string, prefix: string): Layer.Layer<Issues, ne
             issues: selected.keys.flatMap((id) => Option.match(getIssue(selected.state.issues, id), { onNone: () => [], onSome: (record) => [record.fields] })),
             total: selected.total
           })),
-        importRecords: (records, dryRun, verbatim) =>
+        importRecords: (records, dryRun) =>
           Effect.gen(function*() {
             const { actor, at } = yield* meta
-            const command: IssueCommand = { _tag: "ImportIssues", records, verbatim, town, actor, at }
+            const command: IssueCommand = { _tag: "ImportIssues", records, town, actor, at }
             if (dryRun) {
               const loaded = yield* log.load(["issues"])
               const events = yield* decide(loaded.state.issues, command)

@@ -214,14 +214,6 @@ describe("ImportIssues", () => {
     }])
   })
 
-  it("marks a new record's event verbatim when the parser found its strings so and the town's name is too", () => {
-    const verbatim = (town: string, flags: ReadonlyArray<boolean>) =>
-      decided(initialIssues, { ...importing([record, { ...record, id: "gt-def" }], town), verbatim: flags } as IssueCommand)
-        .map((event) => event.verbatim === true)
-    expect(verbatim("town-b", [true, false])).toEqual([true, false])
-    expect(verbatim("town \"b\"", [true, true])).toEqual([false, false])
-  })
-
   it("keeps the record's own source_system", () => {
     const [event] = decided(initialIssues, importing([{ ...record, source_system: "town-z" }]))
     expect(event?.data).toMatchObject({ fields: { source_system: "town-z" } })
