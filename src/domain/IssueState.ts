@@ -37,11 +37,62 @@ export interface Head {
   readonly value: unknown
 }
 
-export interface IssueRecord {
+/**
+ * An issue: its fields, and each field's stamp. Most issues were made by
+ * one event and nothing changed them since (a creation, an import): one
+ * `stamp` then stamps every field but `id`, and no object of stamps is
+ * kept. Any other issue keeps `stamps`, field by field (a removed field
+ * keeps its stamp), and its `heads`.
+ */
+export type IssueRecord = {
   readonly fields: Readonly<Record<string, unknown>>
   readonly stamps: Readonly<Record<string, Stamp>>
+  readonly stamp?: undefined
   /** Only fields with several concurrent versions (a conflict when their values differ). */
   readonly heads?: Readonly<Record<string, ReadonlyArray<Head>>>
+} | {
+  /** With `id` and at least one other member; `stamp` stamps every other member, and nothing else. */
+  readonly fields: Readonly<Record<string, unknown>>
+  readonly stamps?: undefined
+  readonly stamp: Stamp
+  readonly heads?: undefined
+}
+
+/** The stamp of each field, as an object (made anew for an issue one stamp stamps whole). */
+export const stampsOf = (record: IssueRecord): Readonly<Record<string, Stamp>> => {
+  if (record.stamps !== undefined) return record.stamps
+  const stamps: Record<string, Stamp> = {}
+  for (const key of Object.keys(record.fields)) if (key !== "id") setMember(stamps as Record<string, unknown>, key, record.stamp)
+  return stamps
+}
+
+/**
+ * A record in its one form: with one `stamp` when a single event stamps
+ * every field but `id` (at least one) and nothing else, and there are no
+ * heads; else field by field. The same issue is then always the same value,
+ * whichever order its events were folded in.
+ */
+const recordOf = (
+  fields: Readonly<Record<string, unknown>>,
+  stamps: Readonly<Record<string, Stamp>>,
+  heads: Readonly<Record<string, ReadonlyArray<Head>>> | undefined
+): IssueRecord => {
+  if (heads !== undefined && Object.keys(heads).length > 0) return { fields, stamps, heads }
+  const names = Object.keys(stamps)
+  const stamp = names.length === 0 ? undefined : stamps[names[0]!]!
+  if (stamp === undefined || names.length !== Object.keys(fields).length - 1 || !Object.hasOwn(fields, "id")) return { fields, stamps }
+  for (const name of names) {
+    if (stamps[name]!.event !== stamp.event || !Object.hasOwn(fields, name)) return { fields, stamps }
+  }
+  return { fields, stamp }
+}
+
+/** The fields one stamp stamps: every field but `id`. */
+const uniformFields = (fields: Readonly<Record<string, unknown>>): Array<string> => {
+  const keys = Object.keys(fields)
+  const at = keys.indexOf("id")
+  if (at !== -1) keys.splice(at, 1)
+  return keys
 }
 
 /** A persistent map, so one event costs one record copy, never a copy of every issue. */
@@ -166,7 +217,7 @@ const applyValues = (
   const previous = HashMap.get(state.issues, id)
   if (Option.isNone(previous)) return created(state, id, values, stamp)
   const fields: Record<string, unknown> = { ...previous.value.fields }
-  const stamps: Record<string, Stamp> = { ...previous.value.stamps }
+  const stamps: Record<string, Stamp> = { ...stampsOf(previous.value) }
   let heads: Record<string, ReadonlyArray<Head>> | undefined = previous.value.heads
   let conflicts = state.conflicts
   let changed = false
@@ -198,25 +249,28 @@ const applyValues = (
     changed = true
   }
   if (!changed) return state
-  const record: IssueRecord = heads === undefined || Object.keys(heads).length === 0 ? { fields, stamps } : { fields, stamps, heads }
-  return { issues: HashMap.set(state.issues, id, record), conflicts }
+  return { issues: HashMap.set(state.issues, id, recordOf(fields, stamps, heads)), conflicts }
 }
 
 /**
  * The first values of an issue: what `applyValues` does when there is no
  * record yet (every value wins, no heads), without comparing anything.
  * Values that already are the fields as `applyValues` would lay them out
- * (`id` first, nothing null) are kept as they are, not copied.
+ * (`id` first, nothing null) are kept as they are, not copied. Without a
+ * null (a removal, which keeps its stamp without a field), and with a
+ * field to stamp, the one stamp stamps the issue whole.
  */
 const created = (state: IssuesState, id: string, values: Readonly<Record<string, unknown>>, stamp: Stamp): IssuesState => {
   const keys = Object.keys(values)
   let laidOut = keys[0] === "id" && values["id"] === id
-  const stamps: Record<string, Stamp> = {}
+  let removes = false
+  let sets = false
   for (const key of keys) {
     const value = values[key]
     if (value === undefined || value === null) laidOut = false
-    if (key === "id" || value === undefined) continue
-    setMember(stamps as Record<string, unknown>, key, stamp)
+    if (key === "id") continue
+    if (value === null) removes = true
+    else if (value !== undefined) sets = true
   }
   let fields = values
   if (!laidOut) {
@@ -226,6 +280,11 @@ const created = (state: IssuesState, id: string, values: Readonly<Record<string,
       if (key !== "id" && value !== undefined && value !== null) setMember(copy, key, value)
     }
     fields = copy
+  }
+  if (sets && !removes) return { issues: HashMap.set(state.issues, id, { fields, stamp }), conflicts: state.conflicts }
+  const stamps: Record<string, Stamp> = {}
+  for (const key of keys) {
+    if (key !== "id" && values[key] !== undefined) setMember(stamps as Record<string, unknown>, key, stamp)
   }
   return { issues: HashMap.set(state.issues, id, { fields, stamps }), conflicts: state.conflicts }
 }
@@ -246,13 +305,15 @@ const upgradeValues = (
   const previous = HashMap.get(state.issues, id)
   if (Option.isNone(previous)) return applyValues(state, id, values, stamp)
   const record = previous.value
+  // Field by field from here: a removal swapped in keeps its stamp without a field.
+  const stamps = stampsOf(record)
   let fields: Record<string, unknown> | undefined
   let heads: Record<string, ReadonlyArray<Head>> | undefined
   let conflicts = state.conflicts
   const late: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(values)) {
     if (key === "id" || value === undefined) continue
-    const shown = own(record.stamps, key)?.event === stamp.event
+    const shown = own(stamps, key)?.event === stamp.event
     const list = own(record.heads, key)
     const inHeads = list !== undefined && list.some((head) => head.stamp.event === stamp.event)
     if (shown) {
@@ -271,11 +332,7 @@ const upgradeValues = (
   const swapped: IssuesState = fields === undefined && heads === undefined
     ? state
     : {
-      issues: HashMap.set(state.issues, id, {
-        fields: fields ?? record.fields,
-        stamps: record.stamps,
-        ...(heads ?? record.heads) === undefined ? {} : { heads: heads ?? record.heads! }
-      }),
+      issues: HashMap.set(state.issues, id, recordOf(fields ?? record.fields, stamps, heads ?? record.heads)),
       conflicts
     }
   return Object.keys(late).length === 0 ? swapped : applyValues(swapped, id, late, stamp)
@@ -408,7 +465,25 @@ const encodeStamps = (stamps: Readonly<Record<string, Stamp>>): ReadonlyArray<En
     .map(({ fields, stamp }) => ({ ...stamp, fields: sortTexts(fields) }))
 }
 
+/** Whether names (an encoded stamp's) are every field but `id`, each once, in code-unit order. */
+const namesEveryField = (names: ReadonlyArray<string>, fields: Readonly<Record<string, unknown>>): boolean => {
+  if (names.length !== Object.keys(fields).length - 1) return false
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!
+    if (name === "id" || !Object.hasOwn(fields, name) || (i > 0 && !(names[i - 1]! < name))) return false
+  }
+  return true
+}
+
 const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
+  const id = encoded.fields["id"] as string
+  const only = encoded.stamps.length === 1 && encoded.heads === undefined && Object.hasOwn(encoded.fields, "id")
+    ? encoded.stamps[0]!
+    : undefined
+  if (only !== undefined && namesEveryField(only.fields, encoded.fields)) {
+    const { fields: _, ...stamp } = only
+    return [id, { fields: encoded.fields, stamp }]
+  }
   const stamps: Record<string, Stamp> = {}
   for (const { fields, ...stamp } of encoded.stamps) {
     // One object per event, shared by its fields, as after a fold.
@@ -419,7 +494,7 @@ const decodeIssue = (encoded: EncodedIssue): readonly [string, IssueRecord] => {
     : Object.fromEntries(
       Object.entries(encoded.heads).map(([field, list]) => [field, list.map((head) => ({ stamp: head.stamp, value: head.value }))])
     )
-  return [encoded.fields["id"] as string, heads === undefined ? { fields: encoded.fields, stamps } : { fields: encoded.fields, stamps, heads }]
+  return [id, recordOf(encoded.fields, stamps, heads)]
 }
 
 export const encodeIssues = (state: IssuesState): ReadonlyArray<EncodedIssue> => allIssues(state).map(encodeRecord)
@@ -467,10 +542,15 @@ const originKey = (event: Envelope): object | undefined => {
   return isJsonObject(fields) ? fields : undefined
 }
 
-const encodeRecord = (record: IssueRecord): EncodedIssue =>
-  record.heads === undefined
+const encodeRecord = (record: IssueRecord): EncodedIssue => {
+  if (record.stamp !== undefined) {
+    const names = sortTexts(uniformFields(record.fields))
+    return { fields: record.fields, stamps: names.length === 0 ? [] : [{ ...record.stamp, fields: names }] }
+  }
+  return record.heads === undefined
     ? { fields: record.fields, stamps: encodeStamps(record.stamps) }
     : { fields: record.fields, stamps: encodeStamps(record.stamps), heads: record.heads }
+}
 
 /** The issue a creation or an import makes on its own, encoded as a snapshot entry. */
 const entryOf = (event: Envelope): { readonly key: string; readonly entry: unknown } | undefined => {
@@ -482,8 +562,9 @@ const entryOf = (event: Envelope): { readonly key: string; readonly entry: unkno
 }
 
 /** The stamp of the first field stamped, if any. */
-const firstStamp = (stamps: Readonly<Record<string, Stamp>>): Stamp | undefined => {
-  for (const field in stamps) return stamps[field]
+const firstStamp = (record: IssueRecord): Stamp | undefined => {
+  if (record.stamp !== undefined) return record.stamp
+  for (const field in record.stamps) return record.stamps[field]
   return undefined
 }
 
@@ -506,16 +587,16 @@ export const encodeIssueEntries = (
     keys: entries.map((entry) => entry[0]),
     textAt: (i) => {
       const record = entries[i]![1]
-      const first = record.heads === undefined ? firstStamp(record.stamps) : undefined
+      const first = record.heads === undefined ? firstStamp(record) : undefined
       const ref = first === undefined ? undefined : originOf(record.fields, first.event, first.town, first.townSeq)
       if (ref !== undefined) return ref
-      const stamped = Object.keys(record.stamps)
-      const stamp = onlyStamp(record.stamps, stamped)
+      const stamped = record.stamps === undefined ? uniformFields(record.fields) : Object.keys(record.stamps)
+      const stamp = record.stamps === undefined ? first : onlyStamp(record.stamps, stamped)
       let stamps = "[]"
       if (stamp !== undefined) {
         const text = JSON.stringify(stamp)
         stamps = `[${text === "{}" ? "{" : `${text.slice(0, -1)},`}"fields":${sortedFields(stamped)}}]`
-      } else if (stamped.length > 0) stamps = JSON.stringify(encodeStamps(record.stamps))
+      } else if (record.stamps !== undefined && stamped.length > 0) stamps = JSON.stringify(encodeStamps(record.stamps))
       const heads = record.heads === undefined ? "" : `,"heads":${JSON.stringify(record.heads)}`
       return `{"fields":${JSON.stringify(record.fields)},"stamps":${stamps}${heads}}`
     },

@@ -374,4 +374,29 @@ describe("IssuesSlice snapshot", () => {
     const reopened = run(back, { _tag: "ReopenIssue", id: ID, at: "2025-04-01T00:00:00Z", actor: "c" }, "town-a", 3).state
     expect(fieldsOf(reopened, ID)).toMatchObject({ status: "open" })
   })
+
+  it("an issue one event made keeps that event's one stamp, encodes as one group, and decodes to the same record", () => {
+    const made = withIssue({ labels: ["a"] })
+    const record = Option.getOrThrow(getIssue(made, ID))
+    expect(record.stamp?.event).toBe("town-a:1")
+    expect(record.stamps).toBeUndefined()
+    const json = JSON.parse(JSON.stringify(IssuesSlice.encode(made))) as ReadonlyArray<{ stamps: ReadonlyArray<{ fields: ReadonlyArray<string> }> }>
+    expect(json[0]?.stamps.map((group) => group.fields)).toEqual([Object.keys(record.fields).filter((key) => key !== "id").sort()])
+    expect(allIssues(IssuesSlice.decode(json))).toEqual(allIssues(made))
+    // A change makes it field by field, the same value whether folded or decoded.
+    const changed = run(made, update({ title: "Fixed" }), "town-a", 2).state
+    const after = Option.getOrThrow(getIssue(changed, ID))
+    expect(after.stamp).toBeUndefined()
+    expect(after.stamps?.["title"]?.event).toBe("town-a:2")
+    expect(allIssues(IssuesSlice.decode(JSON.parse(JSON.stringify(IssuesSlice.encode(changed)))))).toEqual(allIssues(changed))
+  })
+
+  it("an issue whose first event removes a field keeps its stamps field by field: the removal's stamp has no field", () => {
+    const state = given(seal({ type: "IssueCreated", at: AT, actor: "me", data: { id: "bd-1", fields: { id: "bd-1", title: "T", assignee: null } } }, "town-a", 1))
+    const record = Option.getOrThrow(getIssue(state, "bd-1"))
+    expect(record.fields).toEqual({ id: "bd-1", title: "T" })
+    expect(record.stamp).toBeUndefined()
+    expect(Object.keys(record.stamps ?? {}).sort()).toEqual(["assignee", "title"])
+    expect(allIssues(IssuesSlice.decode(JSON.parse(JSON.stringify(IssuesSlice.encode(state)))))).toEqual(allIssues(state))
+  })
 })
