@@ -10,7 +10,7 @@
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
-import { type ByteSink, canonicalJson, writeCanonicalJson } from "../events/Canonical.js"
+import { type ByteSink, canonicalJson, latin1Into, utf8Into, writeCanonicalJson } from "../events/Canonical.js"
 import { chainHashOfBytes, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, type NewEvent } from "../events/Envelope.js"
 import type { LogHead } from "../events/EventLog.js"
@@ -93,7 +93,7 @@ const lineChunks = (lines: number) => {
   /** Text, as UTF-8. */
   const write = (text: string) => {
     sink.room(3 * text.length)
-    sink.used += sink.buffer.write(text, sink.used, "utf8")
+    sink.used += utf8Into(sink.buffer, text, sink.used)
   }
 
   /** A line sealed elsewhere (a foreign event's), at position `at` in the group. */
@@ -137,7 +137,7 @@ const lineChunks = (lines: number) => {
     const prefix = prevBytes + 1
     buffer.copyWithin(start, start + prefix, used)
     used -= prefix
-    used += buffer.write(`"hash":"${hash}"}`, used, "latin1")
+    used += latin1Into(buffer, `"hash":"${hash}"}`, used)
     lineStart[line] = flushed + start
     lineLength[line] = used - start
     buffer[used++] = 0x0a
