@@ -29,7 +29,7 @@ import {
   type StateOf
 } from "../events/EventLog.js"
 import {
-  appendDurably,
+  appendDurablyAside,
   fsyncDir,
   knownSnapshot,
   listSegments,
@@ -43,7 +43,8 @@ import {
   type SnapshotFile,
   type SnapshotMeta,
   truncateDurably,
-  writeSnapshot
+  stageSnapshot,
+  type StagedSnapshot
 } from "./LogFiles.js"
 import type { Projection } from "../events/Projection.js"
 import { type KeyedSlice, lookupEntries, selectEntries } from "./LogEntries.js"
@@ -327,13 +328,14 @@ const make = (options: FileEventLogOptions): EventLogService => {
     return missing.length === 0 ? {} : loadSync(dir, missing, origins).state
   }
 
-  const writeSnapshotAt = (
+  /** The snapshot at the new head, staged: in force once its `swap` has run, after the group's append is durable. */
+  const stageSnapshotAt = (
     head: LogHead,
     position: Position,
     loadedState: SliceStates,
     rest: SliceStates,
     sealed: SealedGroup
-  ): void => {
+  ): StagedSnapshot => {
     const keyed = SliceNames.flatMap((name) => TownSlices[name].entries ?? [])
     // The group's lines, found by arithmetic; else the lines of references read from the snapshot this write loaded.
     const inGroup = groupOrigins(
@@ -354,7 +356,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
     const all: SliceStates = { ...rest, ...loadedState }
     const indexes = SliceNames.filter((name) => TownSlices[name].entries !== undefined)
     const meta: SnapshotMeta = { version: SNAPSHOT_VERSION, seq: head.seq, hash: head.hash, position, slices: SliceNames, indexes }
-    writeSnapshot(
+    return stageSnapshot(
       dir,
       meta,
       SliceNames.flatMap((name): ReadonlyArray<SnapshotFile> => {
@@ -426,15 +428,21 @@ const make = (options: FileEventLogOptions): EventLogService => {
       return spec.compute((loaded.state as Record<string, unknown>)[spec.slice] as never) as TownViewValues[V]
     })
 
-  const appendGroup = (end: ScanEnd, chunks: ReadonlyArray<Buffer>): Position => {
+  /**
+   * Start appending a group: its bytes go to disk on the thread pool
+   * (`appendDurablyAside`) while the writer folds the group and stages the
+   * snapshot. `done` resolves once they are durable, to the error if the
+   * append failed; `newSegment`: the directory must be fsynced then too.
+   */
+  const startAppend = (end: ScanEnd, chunks: ReadonlyArray<Buffer>) => {
     const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
     const fits = end.lastSegmentSize === 0 || end.lastSegmentSize + length <= SEGMENT_MAX_BYTES
     const segment = listSegments(dir).length === 0 ? end.lastSegment : fits ? end.lastSegment : end.lastSegment + 1
     const file = segmentPath(dir, segment)
-    const isNew = !fs.existsSync(file)
-    appendDurably(file, chunks)
-    if (isNew) fsyncDir(dir)
-    return { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + length }
+    const newSegment = !fs.existsSync(file)
+    const done = appendDurablyAside(file, chunks)
+    const position: Position = { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + length }
+    return { position, newSegment, done }
   }
 
   const transact: EventLogService["transact"] = <K extends SliceName, A, E>(
@@ -484,23 +492,52 @@ const make = (options: FileEventLogOptions): EventLogService => {
           }
           const due = snapshotDue(loaded.snapshotSeq, head.seq + foreign.length + events.length)
           const sealed = sealGroup(options.town, head, state.clock, foreign, events)
-          const after = yield* Effect.try({
+          const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
+          // The slices the snapshot needs and this write did not load are read before the append starts.
+          const rest = due ? yield* Effect.try({ try: () => otherSlices(loaded.state), catch: mapError }) : undefined
+          const appending = yield* Effect.try({ try: () => startAppend(end, sealed.chunks), catch: mapError })
+          // While the bytes go to disk: the fold, and the snapshot staged (not yet in force).
+          const folded = yield* Effect.either(Effect.try({
             try: () => {
-              const end = { ...loaded.end, lastSegmentSize: loaded.end.lastSegmentSize - loaded.end.unfinishedBytes }
-              const rest = due ? otherSlices(loaded.state) : undefined
-              const position = appendGroup(end, sealed.chunks)
               const next: SliceStates = { ...loaded.state }
               foldGroup(next, wanted, sealed.envelopes)
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
+              let staged: StagedSnapshot | undefined
               try {
-                if (rest !== undefined) writeSnapshotAt(newHead, position, next, rest, sealed)
+                if (rest !== undefined) staged = stageSnapshotAt(newHead, appending.position, next, rest, sealed)
               } catch (error) {
-                // The events are durable; a snapshot can be taken next time.
+                // The events will be durable; a snapshot can be taken next time.
+                options.notice(`could not write a snapshot: ${(error as Error).message}`)
+              }
+              return { head: newHead, state: next as StateOf<K | "clock">, staged }
+            },
+            catch: mapError
+          }))
+          // The lock is held until the append is over, whatever happened meanwhile.
+          const appendError = yield* Effect.promise(() => appending.done)
+          if (appendError !== undefined) {
+            if (Either.isRight(folded)) {
+              try {
+                folded.right.staged?.discard()
+              } catch {
+                // Never in force; the next snapshot at this seq replaces it.
+              }
+            }
+            return yield* Effect.fail(mapError(appendError))
+          }
+          if (Either.isLeft(folded)) return yield* Effect.fail(folded.left)
+          const after = yield* Effect.try({
+            try: () => {
+              const { head: newHead, staged, state: next } = folded.right
+              if (appending.newSegment) fsyncDir(dir)
+              try {
+                staged?.swap()
+              } catch (error) {
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)
               }
               keepViews(newHead, next)
-              return { head: newHead, state: next as StateOf<K | "clock"> }
+              return { head: newHead, state: next }
             },
             catch: mapError
           })

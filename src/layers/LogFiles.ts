@@ -182,6 +182,19 @@ const writeAll = (fd: number, piece: string | Buffer): void => {
   while (written < piece.length) written += fs.writeSync(fd, piece, written, piece.length - written)
 }
 
+/** Write the chunks' bytes from byte `from` on (what a short write left). */
+const writeFrom = (fd: number, chunks: ReadonlyArray<Buffer>, from: number): void => {
+  let skip = from
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length
+      continue
+    }
+    writeAll(fd, skip === 0 ? chunk : chunk.subarray(skip))
+    skip = 0
+  }
+}
+
 /**
  * A file's content: whole, in pieces, or made as it is written (the
  * function is given a sink that writes each piece at once, so a large file
@@ -217,38 +230,85 @@ export const fsyncDir = (dir: string): void => {
 /** A file of a snapshot: its name and its content. Files are written in the order given. */
 export type SnapshotFile = readonly [string, FileContent]
 
+/** A snapshot written but not yet in force: `swap` makes it current, `discard` removes it. */
+export interface StagedSnapshot {
+  readonly swap: () => void
+  readonly discard: () => void
+}
+
 /**
- * Write a snapshot: its files (each slice's JSON text, and indexes) into a fresh directory, fsynced, then CURRENT
- * swapped by rename. A crash at any point leaves the previous snapshot in force.
+ * Stage a snapshot: its files (each slice's JSON text, and indexes) into a fresh directory, fsynced. Its `swap`
+ * then renames CURRENT to name it. A crash at any point before the swap leaves the previous snapshot in force.
  */
-export const writeSnapshot = (
+export const stageSnapshot = (
   dir: string,
   meta: SnapshotMeta,
   files: ReadonlyArray<SnapshotFile>
-): void => {
+): StagedSnapshot => {
   const root = snapshotsDir(dir)
   fs.mkdirSync(root, { recursive: true })
   const name = String(meta.seq).padStart(12, "0")
   const at = path.join(root, name)
-  fs.rmSync(at, { recursive: true, force: true })
+  const discard = (): void => fs.rmSync(at, { recursive: true, force: true })
+  discard()
   fs.mkdirSync(at)
-  for (const [file, text] of files) writeFileDurably(path.join(at, file), text)
-  writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
-  fsyncDir(at)
-  const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)
-  writeFileDurably(tmp, `${name}\n`)
-  fs.renameSync(tmp, path.join(root, "CURRENT"))
-  fsyncDir(root)
-  // The previous snapshot stays: a reader that read CURRENT just before the
-  // swap may still be reading it. Only older ones are removed.
-  const kept = fs.readdirSync(root).filter((entry) => /^\d{12}$/.test(entry)).sort()
-  for (const old of kept.slice(0, Math.max(0, kept.indexOf(name) - 1))) {
-    fs.rmSync(path.join(root, old), { recursive: true, force: true })
+  try {
+    for (const [file, text] of files) writeFileDurably(path.join(at, file), text)
+    writeFileDurably(path.join(at, "meta.json"), JSON.stringify(meta))
+    fsyncDir(at)
+  } catch (error) {
+    // Half a snapshot is never in force; nothing of it stays either.
+    discard()
+    throw error
   }
+  const swap = (): void => {
+    const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)
+    writeFileDurably(tmp, `${name}\n`)
+    fs.renameSync(tmp, path.join(root, "CURRENT"))
+    fsyncDir(root)
+    // The previous snapshot stays: a reader that read CURRENT just before the
+    // swap may still be reading it. Only older ones are removed.
+    const kept = fs.readdirSync(root).filter((entry) => /^\d{12}$/.test(entry)).sort()
+    for (const old of kept.slice(0, Math.max(0, kept.indexOf(name) - 1))) {
+      fs.rmSync(path.join(root, old), { recursive: true, force: true })
+    }
+  }
+  return { swap, discard }
 }
 
 /** Append bytes (whole, or in chunks) to a segment and fsync before returning: the append is acknowledged only then. */
 export const appendDurably = (file: string, bytes: Buffer | ReadonlyArray<Buffer>): void => writeDurably(file, "a", bytes)
+
+/**
+ * Append chunks to a segment as `appendDurably` does, but on Node's thread
+ * pool while the caller goes on: the file is opened (and made) here and
+ * now with O_DSYNC, so the one `writev` (which writes every byte, a partial
+ * write continued) returns only once they are on disk. The promise never
+ * rejects: it resolves when the append is over, to its error if it failed.
+ * Where the system has no O_DSYNC, the append is made here and now.
+ */
+export const appendDurablyAside = (file: string, chunks: ReadonlyArray<Buffer>): Promise<Error | undefined> => {
+  const { O_APPEND, O_CREAT, O_DSYNC, O_WRONLY } = fs.constants
+  if (typeof O_DSYNC !== "number") {
+    appendDurably(file, chunks)
+    return Promise.resolve(undefined)
+  }
+  const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_DSYNC, 0o644)
+  return new Promise((resolve) => {
+    fs.writev(fd, chunks, (error, written) => {
+      let failure: Error | undefined = error ?? undefined
+      // The thread pool stops at a short write without saying why (a full disk): the rest, written here, says.
+      if (failure === undefined) {
+        try {
+          writeFrom(fd, chunks, written)
+        } catch (rest) {
+          failure = rest as Error
+        }
+      }
+      fs.close(fd, (closeError) => resolve(failure ?? closeError ?? undefined))
+    })
+  })
+}
 
 /** Cut a segment back to `size` bytes (a torn tail), durably. */
 export const truncateDurably = (file: string, size: number): void => {

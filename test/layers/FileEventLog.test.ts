@@ -763,6 +763,49 @@ describe("FileEventLog: snapshots", () => {
     }))
 })
 
+describe("FileEventLog: a full disk", () => {
+  // The log on a small tmpfs, its snapshots on a roomy one, mounted for the test: only root may mount them.
+  const mountPoint = path.join(newLogDir(), "small-disk")
+  const snapshotsMount = path.join(mountPoint, "log", "snapshots")
+  const mount = (at: string, size: string): boolean =>
+    spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", at], { stdio: "ignore" }).status === 0
+  fs.mkdirSync(mountPoint, { recursive: true })
+  const mounted = process.getuid?.() === 0 && mount(mountPoint, "256k") &&
+    (fs.mkdirSync(snapshotsMount, { recursive: true }), mount(snapshotsMount, "4m"))
+  if (!mounted) console.log("skipping the full-disk append test: it needs root, to mount two tmpfs")
+  afterAll(() => {
+    spawnSync("umount", [snapshotsMount], { stdio: "ignore" })
+    spawnSync("umount", [mountPoint], { stdio: "ignore" })
+  })
+
+  it.effect.skipIf(!mounted)("an append the disk has no room for fails with a StorageError and commits nothing: no snapshot staged, the lock let go", () =>
+    Effect.gen(function*() {
+      const dir = path.join(mountPoint, "log")
+      const { layer } = openLog(dir, { snapshotEvery: 2 })
+      const big = (label: string): NewEvent => ({ type: "BulkAttachment", at: AT, actor: ACTOR, data: { label, blob: "x".repeat(100 * 1024) } })
+      yield* Effect.provide(Effect.gen(function*() {
+        yield* addPeer("alpha")
+        yield* addPeer("bravo")
+      }), layer)
+      const snapshotsBefore = fs.readdirSync(snapshotsDir(dir)).sort()
+      // Three lines of 100 KB each: more than the room left; the snapshot would be due with them.
+      const failed = yield* Effect.either(Effect.provide(appendGroup([big("one"), big("two"), big("three")]), layer))
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("StorageError")
+      expect(Either.isLeft(failed) && String(failed.left.message)).toMatch(/ENOSPC|no space/i)
+      // The snapshot, staged meanwhile on its roomy disk, is not left behind; the one in force is the one before; the lock is free.
+      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(snapshotsBefore)
+      expect(fs.existsSync(lockFile(dir))).toBe(false)
+      // The next writer cuts what the failed append left and goes on from the head before it.
+      const { layer: next, notices } = openLog(dir, { snapshotEvery: 2 })
+      const added = yield* Effect.provide(addPeer("charlie"), next)
+      expect(added.head.seq).toBe(3)
+      expect(notices.some((notice) => notice.startsWith("repaired the log"))).toBe(fs.statSync(segmentFile(dir)).size > 0)
+      const { loaded, report } = yield* Effect.provide(Effect.all({ loaded: loadAll, report: verifyLog }), openLog(dir).layer)
+      expect(peerNames(loaded.state)).toEqual(["alpha", "bravo", "charlie"])
+      expect(report).toMatchObject({ events: 3, unfinishedLines: 0 })
+    }))
+})
+
 describe("FileEventLog: the writer lock", () => {
   it.effect("a LOCK of a process that is no longer running is taken over, with a notice naming its pid", () =>
     Effect.gen(function*() {
