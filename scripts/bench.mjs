@@ -37,7 +37,7 @@ const FULL = {
   replayReps: reps(3, 3, 120),
   smallTownEvents: 1_000,
   bigLogStart: reps(21, 9, 40),
-  imports: [{ issues: 10_000, reps: reps(7, 3, 30) }, { issues: 100_000, reps: reps(3, 3, 60) }],
+  imports: [{ issues: 10_000, reps: reps(7, 3, 30) }, { issues: 100_000, reps: reps(5, 3, 60) }],
   readCommands: reps(15, 5, 40)
 }
 

@@ -3,7 +3,7 @@
  * every sync mode; what the mode changes is what is projected after each
  * command (src/layers/modes.ts), not what happens here.
  */
-import { Context, Effect, Either, Layer, Option, Random } from "effect"
+import { Context, Effect, Either, HashMap, Layer, Option, Random } from "effect"
 import { createHash } from "node:crypto"
 import type { InvalidArgument } from "../domain/Errors.js"
 import {
@@ -87,7 +87,7 @@ export const matchesFilter = (filter: ListFilter) => {
 
 const summarize = (state: IssuesState, records: ReadonlyArray<IssueFields>, events: number): ImportSummary => {
   let created = 0
-  for (const record of records) if (Option.isNone(getIssue(state, String(record["id"])))) created++
+  for (const record of records) if (!HashMap.has(state.issues, String(record["id"]))) created++
   return { records: records.length, created, updated: events - created, unchanged: records.length - events, events }
 }
 
