@@ -34,9 +34,10 @@ export interface ByteSink {
  * and a string built piece by piece costs more to assemble and encode than
  * the bytes themselves. A string of printable ASCII with nothing to escape
  * is copied a character a byte; any other string is written as
- * `JSON.stringify` writes it. What is not a string, number, boolean, null,
- * plain record or array without holes is written as `canonicalJson` writes
- * it, which is the definition.
+ * `JSON.stringify` writes it. Objects are written member by member and
+ * arrays item by item, as the definition does (whatever their prototype,
+ * `toJSON` included: the definition never calls it); an array with holes,
+ * and what is not JSON at all, is written as `canonicalJson` writes it.
  */
 export const writeCanonicalJson = (sink: ByteSink, value: unknown): void => {
   switch (typeof value) {
@@ -130,7 +131,6 @@ const writeByte = (sink: ByteSink, byte: number): void => {
 }
 
 const writeArray = (sink: ByteSink, array: ReadonlyArray<unknown>): void => {
-  if ("toJSON" in array) return writeText(sink, canonicalJson(array))
   for (let i = 0; i < array.length; i++) {
     if (!(i in array)) return writeText(sink, canonicalJson(array))
   }
@@ -145,8 +145,6 @@ const writeArray = (sink: ByteSink, array: ReadonlyArray<unknown>): void => {
 }
 
 const writeRecord = (sink: ByteSink, value: object): void => {
-  const proto: unknown = Object.getPrototypeOf(value)
-  if ((proto !== Object.prototype && proto !== null) || "toJSON" in value) return writeText(sink, canonicalJson(value))
   const record = value as Record<string, unknown>
   const keys = sortTexts(Object.keys(record))
   writeByte(sink, 0x7b)

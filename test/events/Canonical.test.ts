@@ -81,7 +81,9 @@ describe("canonicalJson", () => {
       { at: new Date(0), list: [1, undefined, -0, 1e21, Number.NaN] },
       // eslint-disable-next-line no-sparse-arrays
       { holes: [1, , 2] },
-      { toJSON: "kept", b: 1 }
+      { toJSON: "kept", b: 1 },
+      [{ toJSON: () => "never called", z: 1 }].map(({ z }) => ({ z, nested: Object.assign([3, 4], { toJSON: "ignored" }) })),
+      { map: new Map([[1, 2]]), instance: new (class { b = 2; a = [1] })(), bytes: new Uint8Array([7, 8]) }
     ]
     for (const value of values) expect(written(value, 0).toString("utf8")).toBe(reference(value))
     expect(() => written({ f: () => 1 }, 0)).toThrow(TypeError)
