@@ -217,7 +217,8 @@ const applyValues = (
   const previous = HashMap.get(state.issues, id)
   if (Option.isNone(previous)) return created(state, id, values, stamp)
   const fields: Record<string, unknown> = { ...previous.value.fields }
-  const stamps: Record<string, Stamp> = { ...stampsOf(previous.value) }
+  // A copy to edit: `stampsOf` makes one already for an issue one stamp stamps.
+  const stamps = (previous.value.stamps === undefined ? stampsOf(previous.value) : { ...previous.value.stamps }) as Record<string, Stamp>
   let heads: Record<string, ReadonlyArray<Head>> | undefined = previous.value.heads
   let conflicts = state.conflicts
   let changed = false

@@ -8,8 +8,8 @@
  * order (objects already in order are reused) and handed to the native
  * `JSON.stringify` once. Anything that native serialisation would treat
  * differently (integer-like keys, which JavaScript enumerates first;
- * functions, symbols, bigints, holes, `toJSON`) takes the member-by-member
- * path, which is the definition.
+ * functions, symbols, bigints, `toJSON`) takes the member-by-member path,
+ * which is the definition (a hole is null in both).
  */
 export const canonicalJson = (value: unknown): string => {
   const ordered = inOrder(value)
@@ -36,8 +36,9 @@ export interface ByteSink {
  * is copied a character a byte; any other string is written as
  * `JSON.stringify` writes it. Objects are written member by member and
  * arrays item by item, as the definition does (whatever their prototype,
- * `toJSON` included: the definition never calls it); an array with holes,
- * and what is not JSON at all, is written as `canonicalJson` writes it.
+ * `toJSON` included: the definition never calls it), a hole or undefined
+ * item as null; what is not JSON at all is written as `canonicalJson`
+ * writes it.
  */
 export const writeCanonicalJson = (sink: ByteSink, value: unknown): void => {
   switch (typeof value) {
@@ -131,9 +132,6 @@ const writeByte = (sink: ByteSink, byte: number): void => {
 }
 
 const writeArray = (sink: ByteSink, array: ReadonlyArray<unknown>): void => {
-  for (let i = 0; i < array.length; i++) {
-    if (!(i in array)) return writeText(sink, canonicalJson(array))
-  }
   writeByte(sink, 0x5b)
   for (let i = 0; i < array.length; i++) {
     if (i > 0) writeByte(sink, 0x2c)
@@ -169,7 +167,13 @@ const canonicalJsonSlow = (value: unknown): string => {
     return text
   }
   if (Array.isArray(value)) {
-    return `[${value.map((item) => (item === undefined ? "null" : canonicalJsonSlow(item))).join(",")}]`
+    // Item by item, a hole as null (as JSON writes it): `map` would keep holes, and `join` make them nothing.
+    const items: Array<string> = []
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      items.push(item === undefined ? "null" : canonicalJsonSlow(item))
+    }
+    return `[${items.join(",")}]`
   }
   const record = value as Record<string, unknown>
   const keys = Object.keys(record).sort()
@@ -217,7 +221,6 @@ const arrayInOrder = (array: ReadonlyArray<unknown>): unknown => {
   if ("toJSON" in array) return UNORDERABLE
   let copy: Array<unknown> | undefined
   for (let i = 0; i < array.length; i++) {
-    if (!(i in array)) return UNORDERABLE
     const item = array[i]
     const ordered = memberInOrder(item)
     if (ordered === UNORDERABLE) return UNORDERABLE

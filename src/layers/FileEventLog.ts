@@ -29,6 +29,7 @@ import {
   type StateOf
 } from "../events/EventLog.js"
 import {
+  appendDurably,
   appendDurablyAside,
   fsyncDir,
   knownSnapshot,
@@ -87,6 +88,21 @@ const toError = (dir: string) => (error: unknown): IntegrityError | StorageError
   error instanceof IntegrityError
     ? error
     : new StorageError({ path: dir, reason: error instanceof Error ? error.message : String(error) })
+
+/** A staged snapshot removed, as far as it can be: never in force, and the next one at its seq replaces it anyway. */
+const discardQuietly = (staged: StagedSnapshot): void => {
+  try {
+    staged.discard()
+  } catch {
+    // Left behind; the next swap removes it.
+  }
+}
+
+/** Whether an error is the disk (or the quota) being full. */
+const isNoSpace = (error: Error): boolean => {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === "ENOSPC" || code === "EDQUOT"
+}
 
 /** Fold a group into the loaded slices. Slices are independent, so each folds the whole group in turn. */
 const foldGroup = (state: SliceStates, names: ReadonlyArray<SliceName>, group: ReadonlyArray<Envelope>): void => {
@@ -429,6 +445,21 @@ const make = (options: FileEventLogOptions): EventLogService => {
     })
 
   /**
+   * The group's append made again, here and now, after it failed: the
+   * segment cut back to where the group starts, then the whole group
+   * written and fsynced. Its error, if it fails again.
+   */
+  const appendAgain = (appending: ReturnType<typeof startAppend>, chunks: ReadonlyArray<Buffer>): Error | undefined => {
+    try {
+      if (fs.existsSync(appending.file)) truncateDurably(appending.file, appending.start)
+      appendDurably(appending.file, chunks)
+      return undefined
+    } catch (error) {
+      return error as Error
+    }
+  }
+
+  /**
    * Start appending a group: its bytes go to disk on the thread pool
    * (`appendDurablyAside`) while the writer folds the group and stages the
    * snapshot. `done` resolves once they are durable, to the error if the
@@ -441,8 +472,9 @@ const make = (options: FileEventLogOptions): EventLogService => {
     const file = segmentPath(dir, segment)
     const newSegment = !fs.existsSync(file)
     const done = appendDurablyAside(file, chunks)
-    const position: Position = { segment, offset: (segment === end.lastSegment ? end.lastSegmentSize : 0) + length }
-    return { position, newSegment, done }
+    const start = segment === end.lastSegment ? end.lastSegmentSize : 0
+    const position: Position = { segment, offset: start + length }
+    return { position, newSegment, done, file, start }
   }
 
   const transact: EventLogService["transact"] = <K extends SliceName, A, E>(
@@ -504,35 +536,44 @@ const make = (options: FileEventLogOptions): EventLogService => {
               const last = sealed.envelopes[sealed.envelopes.length - 1]!
               const newHead = { seq: last.seq, hash: last.hash }
               let staged: StagedSnapshot | undefined
+              let unstaged: Error | undefined
               try {
                 if (rest !== undefined) staged = stageSnapshotAt(newHead, appending.position, next, rest, sealed)
               } catch (error) {
-                // The events will be durable; a snapshot can be taken next time.
-                options.notice(`could not write a snapshot: ${(error as Error).message}`)
+                unstaged = error as Error
               }
-              return { head: newHead, state: next as StateOf<K | "clock">, staged }
+              return { head: newHead, state: next as StateOf<K | "clock">, staged, unstaged }
             },
             catch: mapError
           }))
+          let inForce = Either.isRight(folded) ? folded.right.staged : undefined
           // The lock is held until the append is over, whatever happened meanwhile.
-          const appendError = yield* Effect.promise(() => appending.done)
-          if (appendError !== undefined) {
-            if (Either.isRight(folded)) {
-              try {
-                folded.right.staged?.discard()
-              } catch {
-                // Never in force; the next snapshot at this seq replaces it.
-              }
+          let appendError = yield* Effect.promise(() => appending.done)
+          if (appendError !== undefined && rest !== undefined) {
+            if (inForce !== undefined) discardQuietly(inForce)
+            inForce = undefined
+            // The snapshot staged meanwhile (or its part written before it failed, removed then) may have taken the room
+            // the append needed: given back, the append is made again.
+            if (isNoSpace(appendError)) {
+              appendError = yield* Effect.sync(() => appendAgain(appending, sealed.chunks))
+              if (appendError === undefined) options.notice(`could not write a snapshot: the disk had no room for it beside the events`)
             }
-            return yield* Effect.fail(mapError(appendError))
           }
+          if (appendError !== undefined) return yield* Effect.fail(mapError(appendError))
           if (Either.isLeft(folded)) return yield* Effect.fail(folded.left)
           const after = yield* Effect.try({
             try: () => {
-              const { head: newHead, staged, state: next } = folded.right
-              if (appending.newSegment) fsyncDir(dir)
+              const { head: newHead, state: next, unstaged } = folded.right
+              // The events are durable from here; a snapshot that fails can be taken next time.
+              if (unstaged !== undefined) options.notice(`could not write a snapshot: ${unstaged.message}`)
               try {
-                staged?.swap()
+                if (appending.newSegment) fsyncDir(dir)
+              } catch (error) {
+                if (inForce !== undefined) discardQuietly(inForce)
+                throw error
+              }
+              try {
+                inForce?.swap()
               } catch (error) {
                 options.notice(`could not write a snapshot: ${(error as Error).message}`)
               }

@@ -262,15 +262,28 @@ export const stageSnapshot = (
     throw error
   }
   const swap = (): void => {
+    const current = path.join(root, "CURRENT")
+    let previous: string | undefined
+    try {
+      previous = fs.readFileSync(current, "utf8").trim()
+    } catch {
+      previous = undefined
+    }
     const tmp = path.join(root, `CURRENT.${process.pid}.tmp`)
-    writeFileDurably(tmp, `${name}\n`)
-    fs.renameSync(tmp, path.join(root, "CURRENT"))
+    try {
+      writeFileDurably(tmp, `${name}\n`)
+      fs.renameSync(tmp, current)
+    } catch (error) {
+      // Not in force: nothing of it stays.
+      fs.rmSync(tmp, { force: true })
+      discard()
+      throw error
+    }
     fsyncDir(root)
     // The previous snapshot stays: a reader that read CURRENT just before the
-    // swap may still be reading it. Only older ones are removed.
-    const kept = fs.readdirSync(root).filter((entry) => /^\d{12}$/.test(entry)).sort()
-    for (const old of kept.slice(0, Math.max(0, kept.indexOf(name) - 1))) {
-      fs.rmSync(path.join(root, old), { recursive: true, force: true })
+    // swap may still be reading it. Every other one goes, older or left behind.
+    for (const entry of fs.readdirSync(root)) {
+      if (/^\d{12}$/.test(entry) && entry !== name && entry !== previous) fs.rmSync(path.join(root, entry), { recursive: true, force: true })
     }
   }
   return { swap, discard }
@@ -295,18 +308,23 @@ export const appendDurablyAside = (file: string, chunks: ReadonlyArray<Buffer>):
   }
   const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_DSYNC, 0o644)
   return new Promise((resolve) => {
-    fs.writev(fd, chunks, (error, written) => {
-      let failure: Error | undefined = error ?? undefined
-      // The thread pool stops at a short write without saying why (a full disk): the rest, written here, says.
-      if (failure === undefined) {
-        try {
-          writeFrom(fd, chunks, written)
-        } catch (rest) {
-          failure = rest as Error
+    const closed = (failure: Error | undefined) => fs.close(fd, (closeError) => resolve(failure ?? closeError ?? undefined))
+    try {
+      fs.writev(fd, chunks, (error, written) => {
+        let failure: Error | undefined = error ?? undefined
+        // The thread pool stops at a short write without saying why (a full disk): the rest, written here, says.
+        if (failure === undefined) {
+          try {
+            writeFrom(fd, chunks, written)
+          } catch (rest) {
+            failure = rest as Error
+          }
         }
-      }
-      fs.close(fd, (closeError) => resolve(failure ?? closeError ?? undefined))
-    })
+        closed(failure)
+      })
+    } catch (error) {
+      closed(error as Error)
+    }
   })
 }
 

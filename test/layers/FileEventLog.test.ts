@@ -764,18 +764,19 @@ describe("FileEventLog: snapshots", () => {
 })
 
 describe("FileEventLog: a full disk", () => {
-  // The log on a small tmpfs, its snapshots on a roomy one, mounted for the test: only root may mount them.
+  // Small tmpfs, mounted for the tests: only root may mount them. The first holds a log whose snapshots are on a
+  // roomy one; the second, a log and its snapshots.
   const mountPoint = path.join(newLogDir(), "small-disk")
   const snapshotsMount = path.join(mountPoint, "log", "snapshots")
-  const mount = (at: string, size: string): boolean =>
-    spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", at], { stdio: "ignore" }).status === 0
-  fs.mkdirSync(mountPoint, { recursive: true })
-  const mounted = process.getuid?.() === 0 && mount(mountPoint, "256k") &&
-    (fs.mkdirSync(snapshotsMount, { recursive: true }), mount(snapshotsMount, "4m"))
-  if (!mounted) console.log("skipping the full-disk append test: it needs root, to mount two tmpfs")
+  const sharedMount = path.join(newLogDir(), "shared-disk")
+  const mount = (at: string, size: string): boolean => {
+    fs.mkdirSync(at, { recursive: true })
+    return spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", at], { stdio: "ignore" }).status === 0
+  }
+  const mounted = process.getuid?.() === 0 && mount(mountPoint, "256k") && mount(snapshotsMount, "4m") && mount(sharedMount, "1m")
+  if (!mounted) console.log("skipping the full-disk append tests: they need root, to mount small tmpfs")
   afterAll(() => {
-    spawnSync("umount", [snapshotsMount], { stdio: "ignore" })
-    spawnSync("umount", [mountPoint], { stdio: "ignore" })
+    for (const at of [snapshotsMount, mountPoint, sharedMount]) spawnSync("umount", [at], { stdio: "ignore" })
   })
 
   it.effect.skipIf(!mounted)("an append the disk has no room for fails with a StorageError and commits nothing: no snapshot staged, the lock let go", () =>
@@ -803,6 +804,96 @@ describe("FileEventLog: a full disk", () => {
       const { loaded, report } = yield* Effect.provide(Effect.all({ loaded: loadAll, report: verifyLog }), openLog(dir).layer)
       expect(peerNames(loaded.state)).toEqual(["alpha", "bravo", "charlie"])
       expect(report).toMatchObject({ events: 3, unfinishedLines: 0 })
+    }))
+
+  /**
+   * Six issues made and changed in one group (about 240 KB) on a disk with
+   * room for the group and not for its snapshot too (the changed issues
+   * written out, about 120 KB). `poolHeld`: Node's thread pool is kept busy
+   * until the snapshot is staged, so the snapshot takes the room first.
+   */
+  const fullerDisk = (name: string, poolHeld: boolean) =>
+    Effect.gen(function*() {
+      const dir = path.join(sharedMount, name)
+      const { layer, notices } = openLog(dir, { snapshotEvery: 2 })
+      yield* Effect.provide(Effect.gen(function*() {
+        yield* addPeer("alpha")
+        yield* addPeer("bravo")
+      }), layer)
+      const snapshotsBefore = fs.readdirSync(snapshotsDir(dir)).sort()
+      const text = (label: string, i: number) => `${label} ${i} `.repeat(20_000 / (label.length + 3))
+      const made = Array.from({ length: 6 }, (_, i): NewEvent => ({
+        type: "IssueCreated",
+        at: AT,
+        actor: ACTOR,
+        data: { id: `bd-${i}`, fields: { id: `bd-${i}`, title: `Issue ${i}`, description: text("made", i) } }
+      }))
+      const changed = made.map((_, i): NewEvent => ({
+        type: "IssueUpdated",
+        at: AT,
+        actor: ACTOR,
+        data: { id: `bd-${i}`, changes: { description: text("changed", i) } }
+      }))
+      const filler = path.join(sharedMount, `${name}.filler`)
+      const stats = fs.statfsSync(sharedMount)
+      fs.writeFileSync(filler, Buffer.alloc(Math.max(0, stats.bavail * stats.bsize - 330 * 1024)))
+      let released = Promise.resolve()
+      if (poolHeld) {
+        // Every thread of the pool waits on a FIFO until a timer fires, which it can only once the writer is
+        // waiting for its append: by then the snapshot is staged.
+        const fifo = path.join(sharedMount, "pool.fifo")
+        spawnSync("mkfifo", [fifo])
+        const fd = fs.openSync(fifo, "r+")
+        const threads = Number(process.env["UV_THREADPOOL_SIZE"] ?? 4)
+        released = new Promise((resolve) => {
+          let waiting = threads
+          for (let i = 0; i < threads; i++) {
+            fs.read(fd, Buffer.alloc(1), 0, 1, null, () => {
+              if (--waiting > 0) return
+              fs.closeSync(fd)
+              fs.rmSync(fifo)
+              resolve()
+            })
+          }
+        })
+        setTimeout(() => fs.writeSync(fd, Buffer.alloc(threads)), 100)
+      }
+      const committed = yield* Effect.provide(appendGroup([...made, ...changed]), layer)
+      yield* Effect.promise(() => released)
+      expect(committed.head.seq).toBe(14)
+      // Whichever took the room first, the events are in and the snapshot is not: nothing half-written stays.
+      expect(notices.filter((notice) => notice.startsWith("could not write a snapshot"))).toEqual([
+        poolHeld ? "could not write a snapshot: the disk had no room for it beside the events" : expect.stringMatching(/ENOSPC/)
+      ])
+      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(snapshotsBefore)
+      fs.rmSync(filler)
+      const { events, loaded, report } = yield* Effect.provide(
+        Effect.all({ events: readAll(), loaded: loadAll, report: verifyLog }),
+        openLog(dir).layer
+      )
+      expect(report).toMatchObject({ events: 14, unfinishedLines: 0, snapshotSeq: 2 })
+      expect(encodeState(loaded.state)).toEqual(encodeState(fold(events)))
+      fs.rmSync(dir, { recursive: true })
+    })
+
+  it.effect.skipIf(!mounted)("a snapshot staged while the group is appended never costs the group its room: the events commit, the snapshot waits", () =>
+    Effect.gen(function*() {
+      // The append takes the room first (as it does when nothing holds the pool): the snapshot cannot be staged.
+      yield* fullerDisk("first", false)
+      // The snapshot takes it first: the append fails, the snapshot is given up and the group appended again.
+      yield* fullerDisk("second", true)
+    }))
+
+  it.effect("a new snapshot in force keeps the one before it, for readers on it, and removes every other, a left-behind one included", () =>
+    Effect.gen(function*() {
+      const dir = newLogDir()
+      const { layer } = openLog(dir, { snapshotEvery: 2 })
+      yield* Effect.provide(Effect.forEach(["a", "b", "c", "d"], addPeer, { discard: true }), layer)
+      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(["000000000002", "000000000004", "CURRENT"])
+      // Left behind by a writer that failed between staging and swapping: newer than the snapshot in force.
+      fs.cpSync(path.join(snapshotsDir(dir), "000000000004"), path.join(snapshotsDir(dir), "000000000005"), { recursive: true })
+      yield* Effect.provide(Effect.forEach(["e", "f"], addPeer, { discard: true }), layer)
+      expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(["000000000004", "000000000006", "CURRENT"])
     }))
 })
 
