@@ -862,8 +862,11 @@ describe("FileEventLog: a full disk", () => {
       yield* Effect.promise(() => released)
       expect(committed.head.seq).toBe(14)
       // Whichever took the room first, the events are in and the snapshot is not: nothing half-written stays.
+      // With the pool free, either may take the room first (the append mostly does, not always on a busy machine).
       expect(notices.filter((notice) => notice.startsWith("could not write a snapshot"))).toEqual([
-        poolHeld ? "could not write a snapshot: the disk had no room for it beside the events" : expect.stringMatching(/ENOSPC/)
+        poolHeld
+          ? "could not write a snapshot: the disk had no room for it beside the events"
+          : expect.stringMatching(/ENOSPC|the disk had no room for it beside the events/)
       ])
       expect(fs.readdirSync(snapshotsDir(dir)).sort()).toEqual(snapshotsBefore)
       fs.rmSync(filler)
@@ -878,7 +881,7 @@ describe("FileEventLog: a full disk", () => {
 
   it.effect.skipIf(!mounted)("a snapshot staged while the group is appended never costs the group its room: the events commit, the snapshot waits", () =>
     Effect.gen(function*() {
-      // The append takes the room first (as it does when nothing holds the pool): the snapshot cannot be staged.
+      // Nothing holds the pool: the append mostly takes the room first, and the snapshot cannot be staged.
       yield* fullerDisk("first", false)
       // The snapshot takes it first: the append fails, the snapshot is given up and the group appended again.
       yield* fullerDisk("second", true)
