@@ -549,6 +549,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
           let inForce = Either.isRight(folded) ? folded.right.staged : undefined
           // The lock is held until the append is over, whatever happened meanwhile.
           let appendError = yield* Effect.promise(() => appending.done)
+          let appendedAgain = false
           if (appendError !== undefined && rest !== undefined) {
             if (inForce !== undefined) discardQuietly(inForce)
             inForce = undefined
@@ -556,7 +557,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
             // the append needed: given back, the append is made again.
             if (isNoSpace(appendError)) {
               appendError = yield* Effect.sync(() => appendAgain(appending, sealed.chunks))
-              if (appendError === undefined) options.notice(`could not write a snapshot: the disk had no room for it beside the events`)
+              appendedAgain = appendError === undefined
             }
           }
           if (appendError !== undefined) return yield* Effect.fail(mapError(appendError))
@@ -565,7 +566,8 @@ const make = (options: FileEventLogOptions): EventLogService => {
             try: () => {
               const { head: newHead, state: next, unstaged } = folded.right
               // The events are durable from here; a snapshot that fails can be taken next time.
-              if (unstaged !== undefined) options.notice(`could not write a snapshot: ${unstaged.message}`)
+              if (appendedAgain) options.notice("could not write a snapshot: the disk had no room for it beside the events")
+              else if (unstaged !== undefined) options.notice(`could not write a snapshot: ${unstaged.message}`)
               try {
                 if (appending.newSegment) fsyncDir(dir)
               } catch (error) {
