@@ -46,15 +46,18 @@ export const writeCanonicalJson = (sink: ByteSink, value: unknown): void => {
       return writeString(sink, value)
     case "number":
       if (Number.isSafeInteger(value) && value >= 0) return writeCount(sink, value)
-      return writeText(sink, Number.isFinite(value) ? String(value) : "null")
+      writeText(sink, Number.isFinite(value) ? String(value) : "null")
+      return
     case "boolean":
-      return writeText(sink, value ? "true" : "false")
+      writeText(sink, value ? "true" : "false")
+      return
     case "object":
-      if (value === null) return writeText(sink, "null")
-      if (Array.isArray(value)) return writeArray(sink, value)
-      return writeRecord(sink, value)
+      if (value === null) writeText(sink, "null")
+      else if (Array.isArray(value)) writeArray(sink, value)
+      else writeRecord(sink, value)
+      return
     default:
-      return writeText(sink, canonicalJson(value))
+      writeText(sink, canonicalJson(value))
   }
 }
 
@@ -76,10 +79,12 @@ export const latin1Into: (buffer: Buffer, text: string, offset: number) => numbe
   ? (buffer, text, offset) => (buffer as Encoders).latin1Write!(text, offset)
   : (buffer, text, offset) => buffer.write(text, offset, "latin1")
 
-/** Text written as it is (UTF-8). */
-const writeText = (sink: ByteSink, text: string): void => {
+/** Text written as it is (UTF-8), in one piece; the bytes it took. */
+export const writeText = (sink: ByteSink, text: string): number => {
   sink.room(3 * text.length)
-  sink.used += utf8Into(sink.buffer, text, sink.used)
+  const written = utf8Into(sink.buffer, text, sink.used)
+  sink.used += written
+  return written
 }
 
 /** A non-negative safe integer, digit by digit: JSON writes it so. */
@@ -108,7 +113,10 @@ const writeString = (sink: ByteSink, text: string): void => {
   let at = sink.used
   if (length > 24) {
     // Long strings are checked by the regex engine and copied natively; short ones are cheaper in a loop.
-    if (NOT_PLAIN.test(text)) return writeText(sink, JSON.stringify(text))
+    if (NOT_PLAIN.test(text)) {
+      writeText(sink, JSON.stringify(text))
+      return
+    }
     bytes[at++] = 0x22
     at += latin1Into(bytes, text, at)
     bytes[at++] = 0x22
@@ -119,7 +127,10 @@ const writeString = (sink: ByteSink, text: string): void => {
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i)
     // A control character, a quote, a backslash or anything beyond ASCII: JSON's own way (nothing is kept of this attempt).
-    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return writeText(sink, JSON.stringify(text))
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) {
+      writeText(sink, JSON.stringify(text))
+      return
+    }
     bytes[at++] = code
   }
   bytes[at++] = 0x22

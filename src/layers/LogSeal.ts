@@ -10,7 +10,7 @@
  */
 import { nextStamp } from "../domain/Clock.js"
 import { type TownState, TownSlices } from "../domain/Town.js"
-import { type ByteSink, canonicalJson, latin1Into, utf8Into, writeCanonicalJson } from "../events/Canonical.js"
+import { type ByteSink, canonicalJson, latin1Into, writeCanonicalJson, writeText } from "../events/Canonical.js"
 import { chainHashOfBytes, sealLine } from "../events/Chain.js"
 import { type Envelope, eventId, type ForeignEvent, type NewEvent } from "../events/Envelope.js"
 import type { LogHead } from "../events/EventLog.js"
@@ -90,19 +90,13 @@ const lineChunks = (lines: number) => {
     }
   }
 
-  /** Text, as UTF-8. */
-  const write = (text: string) => {
-    sink.room(3 * text.length)
-    sink.used += utf8Into(sink.buffer, text, sink.used)
-  }
-
   /** A line sealed elsewhere (a foreign event's), at position `at` in the group. */
   const writeLine = (line: string, at: number) => {
     open = sink.used
-    write(line)
+    writeText(sink, line)
     lineStart[at] = flushed + open
     lineLength[at] = sink.used - open
-    write("\n")
+    writeText(sink, "\n")
   }
 
   /**
@@ -121,11 +115,11 @@ const lineChunks = (lines: number) => {
     line: number
   ): string => {
     open = sink.used
-    if (data === undefined) write(`${prev}\n{${head}${tail}`)
+    if (data === undefined) writeText(sink, `${prev}\n{${head}${tail}`)
     else {
-      write(`${prev}\n{${head}"data":`)
+      writeText(sink, `${prev}\n{${head}"data":`)
       writeCanonicalJson(sink, data)
-      write(`,${tail}`)
+      writeText(sink, `,${tail}`)
     }
     sink.room(HASH_PART_LENGTH)
     const buffer = sink.buffer

@@ -15,7 +15,8 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { EncodedEntries, EntryText } from "../events/Slice.js"
+import { type ByteSink, writeText } from "../events/Canonical.js"
+import type { EncodedEntries } from "../events/Slice.js"
 import { refText } from "./LineRefs.js"
 import { readAt, type SnapshotFile } from "./LogFiles.js"
 
@@ -144,38 +145,29 @@ export const entriesFiles = (name: string, { columnsAt, keys, textAt }: EncodedE
   const columns = columnCodes(keys.length)
   let measured = false
   const slice = (emit: (piece: Buffer) => void): void => {
-    let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
-    let used = 0
-    /** Room for `bytes` more bytes: else what the buffer holds goes out first. */
-    const reserve = (bytes: number) => {
-      if (used + bytes <= chunk.length) return
-      emit(chunk.subarray(0, used))
-      if (bytes > chunk.length) chunk = Buffer.allocUnsafe(bytes)
-      used = 0
+    // Room for more bytes: else what the buffer holds goes out first, and the buffer is used again.
+    const sink: ByteSink = {
+      buffer: Buffer.allocUnsafe(CHUNK_BYTES),
+      used: 0,
+      room: (bytes) => {
+        if (sink.used + bytes <= sink.buffer.length) return
+        emit(sink.buffer.subarray(0, sink.used))
+        if (bytes > sink.buffer.length) sink.buffer = Buffer.allocUnsafe(bytes)
+        sink.used = 0
+      }
     }
-    /** Bytes written, in room reserved. */
-    const write = (text: string): number => {
-      const written = chunk.write(text, used)
-      used += written
-      return written
-    }
-    // At most 3 bytes per UTF-16 unit.
-    const put = (text: string): number => {
-      reserve(3 * text.length)
-      return write(text)
-    }
-    const putEntry = (text: EntryText): number => put(typeof text === "string" ? text : refText(text))
-    put("[\n")
+    writeText(sink, "[\n")
     const last = keys.length - 1
     for (let i = 0; i <= last; i++) {
-      lengths[i] = putEntry(textAt(i))
+      const text = textAt(i)
+      lengths[i] = writeText(sink, typeof text === "string" ? text : refText(text))
       columns.add(i, columnsAt(i))
-      reserve(2)
-      if (i < last) chunk[used++] = 0x2c
-      chunk[used++] = 0x0a
+      sink.room(2)
+      if (i < last) sink.buffer[sink.used++] = 0x2c
+      sink.buffer[sink.used++] = 0x0a
     }
-    put("]")
-    emit(chunk.subarray(0, used))
+    writeText(sink, "]")
+    emit(sink.buffer.subarray(0, sink.used))
     measured = true
   }
   const index = (emit: (piece: Buffer) => void): void => {
