@@ -344,21 +344,25 @@ const make = (options: FileEventLogOptions): EventLogService => {
     return missing.length === 0 ? {} : loadSync(dir, missing, origins).state
   }
 
-  /** The snapshot at the new head, staged: in force once its `swap` has run, after the group's append is durable. */
+  /**
+   * The snapshot at the new head, staged: in force once its `swap` has run,
+   * after the group's append is durable. `appended`: where the group starts
+   * in its segment and where it ends.
+   */
   const stageSnapshotAt = (
     head: LogHead,
-    position: Position,
+    appended: { readonly position: Position; readonly start: number },
     loadedState: SliceStates,
     rest: SliceStates,
     sealed: SealedGroup
   ): StagedSnapshot => {
     const keyed = SliceNames.flatMap((name) => TownSlices[name].entries ?? [])
     // The group's lines, found by arithmetic; else the lines of references read from the snapshot this write loaded.
+    const position = appended.position
     const inGroup = groupOrigins(
       sealed.envelopes,
       sealed.lineAt,
-      position,
-      sealed.chunks.reduce((sum, chunk) => sum + chunk.length, 0),
+      { segment: position.segment, offset: appended.start },
       (event) => keyed.reduce<object | undefined>((found, entries) => found ?? entries.originKey(event), undefined)
     )
     const originOf: OriginOf = (key, id, town, townSeq) => {
@@ -538,7 +542,7 @@ const make = (options: FileEventLogOptions): EventLogService => {
               let staged: StagedSnapshot | undefined
               let unstaged: Error | undefined
               try {
-                if (rest !== undefined) staged = stageSnapshotAt(newHead, appending.position, next, rest, sealed)
+                if (rest !== undefined) staged = stageSnapshotAt(newHead, appending, next, rest, sealed)
               } catch (error) {
                 unstaged = error as Error
               }

@@ -122,8 +122,8 @@ export const entryResolver = (
 }
 
 /**
- * Where the lines of a group just appended lie (the group ends at `end`,
- * appended whole to one segment), found from an event's town and townSeq:
+ * Where the lines of a group just appended lie (appended whole to one
+ * segment, starting at `start`), found from an event's town and townSeq:
  * a group ends with a run of one town's events with consecutive townSeqs
  * (the town's own, or a sync's last foreign ones), found by arithmetic; the
  * events before it through a map. Nothing is built per event beforehand.
@@ -131,8 +131,7 @@ export const entryResolver = (
 export const groupOrigins = (
   envelopes: ReadonlyArray<Envelope>,
   lineAt: (position: number) => { readonly offset: number; readonly length: number },
-  end: { readonly segment: number; readonly offset: number },
-  groupBytes: number,
+  start: { readonly segment: number; readonly offset: number },
   originKey: (event: Envelope) => object | undefined
 ): OriginOf => {
   let runStart = envelopes.length
@@ -143,7 +142,6 @@ export const groupOrigins = (
   ) runStart--
   const run = envelopes[runStart]
   let others: Map<string, number> | undefined
-  const start = end.offset - groupBytes
   return (key, id, town, townSeq) => {
     let i: number | undefined = run !== undefined && town === run.town ? runStart + townSeq - run.townSeq : undefined
     if (i === undefined || !Number.isInteger(i) || i < runStart || i >= envelopes.length || envelopes[i]!.id !== id) {
@@ -157,6 +155,6 @@ export const groupOrigins = (
     const event = envelopes[i]!
     if (event.id !== id || originKey(event) !== key) return undefined
     const line = lineAt(i)
-    return { segment: end.segment, offset: start + line.offset, length: line.length, seq: event.seq }
+    return { segment: start.segment, offset: start.offset + line.offset, length: line.length, seq: event.seq }
   }
 }

@@ -29,8 +29,7 @@ describe("groupOrigins", () => {
     const sealed = sealGroup("0123456789abcdef", { seq: 40, hash: GENESIS_HASH }, initialClock, foreign, [imported("bd-o1"), imported("bd-o2")])
     const bytes = Buffer.concat(sealed.chunks)
     // The group was appended to segment 3 after 500 bytes already there.
-    const end = { segment: 3, offset: 500 + bytes.length }
-    const originOf = groupOrigins(sealed.envelopes, sealed.lineAt, end, bytes.length, IssuesSlice.entries!.originKey)
+    const originOf = groupOrigins(sealed.envelopes, sealed.lineAt, { segment: 3, offset: 500 }, IssuesSlice.entries!.originKey)
     sealed.envelopes.forEach((event: Envelope, i) => {
       const key = IssuesSlice.entries!.originKey(event)!
       const ref = originOf(key, event.id, event.town, event.townSeq)
