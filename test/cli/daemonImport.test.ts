@@ -29,6 +29,18 @@ const holdLockAs = (town: Town, pid: number): string => {
   return lock
 }
 
+/**
+ * A town in `sb` with these JSONL files beside it, and a lock wait long
+ * enough to outlast a lock held on purpose; its daemon up (as `running` says).
+ */
+const patientTown = async (sb: Sandbox, files: Readonly<Record<string, string>>) => {
+  sb.env = { ...sb.env, BD_LOCK_TIMEOUT_MS: "60000" }
+  const town = await sb.town()
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(sb.path(name), text)
+  await sb.ok(["list"])
+  return { town, up: await running(sb) }
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const served = async (sb: Sandbox): Promise<number> => (await status(sb)).served ?? 0
@@ -223,12 +235,7 @@ describe("bd import through the daemon", () => {
 
   it("two imports at once wait for each other on the writer lock, whose owner, the daemon's own live pid, is busy", async () => {
     const { sb } = withDaemon("daemon-import-two")
-    sb.env = { ...sb.env, BD_LOCK_TIMEOUT_MS: "60000" }
-    const town = await sb.town()
-    fs.writeFileSync(sb.path("a.jsonl"), issues("ta", 2000))
-    fs.writeFileSync(sb.path("b.jsonl"), issues("tb", 2000))
-    await sb.ok(["list"])
-    const up = await running(sb)
+    const { town, up } = await patientTown(sb, { "a.jsonl": issues("ta", 2000), "b.jsonl": issues("tb", 2000) })
     // The lock held as the daemon holds it for an import: both imports wait in the daemon until it goes.
     const lock = holdLockAs(town, up.pid!)
     const imports = Promise.all([sb.run(["--json", "import", "a.jsonl"]), sb.run(["--json", "import", "b.jsonl"])])
@@ -250,12 +257,7 @@ describe("bd import through the daemon", () => {
 
   it("an import whose client is interrupted appends all of it or nothing, and releases the writer lock", async () => {
     const { sb } = withDaemon("daemon-import-int")
-    sb.env = { ...sb.env, BD_LOCK_TIMEOUT_MS: "60000" }
-    const town = await sb.town()
-    fs.writeFileSync(sb.path("small.jsonl"), issues("is", 10))
-    fs.writeFileSync(sb.path("big.jsonl"), issues("ib", 20_000))
-    await sb.ok(["list"])
-    const up = await running(sb)
+    const { town, up } = await patientTown(sb, { "small.jsonl": issues("is", 10), "big.jsonl": issues("ib", 20_000) })
     /**
      * Start `bd ARGS` and Ctrl-C it once the daemon has taken it. The
      * daemon answers a status only between the steps of a command: while
